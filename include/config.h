@@ -1,0 +1,72 @@
+/* config.h: uwrelay's configuration, plain data (no lws, no sockets).
+ *
+ * config_load() parses YAML with libyaml into a struct config, filling every
+ * key that is absent with its default, so a reload can build a new config
+ * and compare it with the old one. Errors name the file and the line. */
+#ifndef UWRELAY_CONFIG_H
+#define UWRELAY_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct config_endpoint {
+	char *id;
+	char *path;
+	char *channel;
+	char *name;
+	char *description;
+};
+
+struct config {
+	/* listen */
+	char *listen_address;
+	int64_t listen_port;
+	/* upstream */
+	char *upstream_url;
+	char *token_file;
+	char *ca_file;
+	int64_t max_frame;
+	double reconnect_initial, reconnect_max, reconnect_jitter;
+	double health_idle, health_pong;
+	/* endpoints, allowed channels */
+	struct config_endpoint *endpoints;
+	size_t n_endpoints;
+	char **allowed_channels;
+	size_t n_allowed;
+	/* clients */
+	int64_t max_queue_bytes;
+	int64_t max_message;
+	int64_t max_channels;
+	/* log */
+	char *log_level;
+};
+
+/* Parses the URL of the upstream: scheme ws or wss, host, port, path.
+ * Returns 0, or -1 if it is not a usable ws:// or wss:// URL. */
+struct config_url {
+	int tls;
+	char host[256];
+	int port;
+	char path[512];
+};
+int config_parse_url(const char *url, struct config_url *out);
+
+/* Fills cfg with the built-in defaults. Returns 0, -1 on OOM. */
+int config_defaults(struct config *cfg);
+
+/* Loads path into cfg (defaults for absent keys). Returns 0, or -1 with a
+ * message "FILE:LINE: what is wrong" in err. On error cfg holds nothing
+ * that needs freeing. */
+int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+/* Same from a buffer; `name` stands for the file in messages. */
+int config_load_buffer(const char *name, const char *buf, size_t len,
+		       struct config *cfg, char *err, size_t errlen);
+
+/* Frees what cfg owns. Accepts a zeroed or freed config. */
+void config_free(struct config *cfg);
+
+/* The endpoint whose path is `path` (exact match), or NULL. */
+const struct config_endpoint *config_endpoint_by_path(const struct config *cfg,
+						      const char *path, size_t len);
+
+#endif

@@ -1,0 +1,35 @@
+/* frame.h: an outgoing WebSocket message, built once, shared by reference.
+ *
+ * Every subscriber's queue points at the same frame; the last unref frees
+ * it. FRAME_PRE bytes of headroom sit before the data so lws_write() can
+ * put the WebSocket header in place without a copy. The event loop is
+ * single-threaded, so the count is a plain integer. */
+#ifndef UWRELAY_FRAME_H
+#define UWRELAY_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FRAME_PRE 16	/* >= LWS_PRE; checked where lws is included */
+
+struct frame {
+	uint32_t refs;
+	uint32_t len;		/* bytes of message after the headroom */
+	uint64_t seq;		/* channel seq, 0 for relay notices */
+	unsigned char buf[];	/* FRAME_PRE + len (+1 for a NUL, not sent) */
+};
+
+/* Returns a frame with one reference and room for len bytes, or NULL. */
+struct frame *frame_new(size_t len);
+static inline unsigned char *frame_data(struct frame *f) { return f->buf + FRAME_PRE; }
+static inline struct frame *frame_ref(struct frame *f) { f->refs++; return f; }
+/* Drops one reference; frees on the last. Accepts NULL. */
+void frame_unref(struct frame *f);
+/* Bytes a frame costs in memory (used for queue accounting). */
+static inline size_t frame_cost(const struct frame *f) { return sizeof(*f) + FRAME_PRE + f->len + 1; }
+
+/* Live frames and their bytes, process-wide, for status and leak checks. */
+uint64_t frame_live_count(void);
+uint64_t frame_live_bytes(void);
+
+#endif

@@ -1,0 +1,151 @@
+/* relay.h: the runtime state of one uwrelay process, and the modules that
+ * act on it through libwebsockets (upstream client, browser sessions, HTTP
+ * API). Pure logic lives in the other headers. */
+#ifndef UWRELAY_RELAY_H
+#define UWRELAY_RELAY_H
+
+#include <libwebsockets.h>
+#include <stdint.h>
+#include "config.h"
+#include "frame.h"
+#include "log.h"
+#include "outq.h"
+#include "registry.h"
+
+#define UWRELAY_VERSION "0.1.0"
+#define UWRELAY_USER_AGENT "uwrelay/" UWRELAY_VERSION
+
+/* Close codes the relay sends to browsers (documented in docs/PROTOCOL.md). */
+#define CLOSE_SLOW_CONSUMER 4001	/* send queue went over clients.max_queue_bytes */
+
+enum upstream_state {
+	UP_DISABLED = 0,	/* no token: never connects */
+	UP_WAITING,		/* waiting for the retry timer */
+	UP_CONNECTING,		/* connect in progress */
+	UP_CONNECTED,		/* WebSocket established */
+	UP_STOPPED,		/* shutting down */
+};
+
+struct upstream {
+	struct relay *relay;
+	struct lws *wsi;
+	enum upstream_state state;
+	int unauthorized;		/* last handshake got 401 */
+	unsigned attempt;		/* failed attempts since the last good connect */
+	char url_masked[900];		/* for logs and status */
+	char *path_with_token;		/* secret: never logged */
+	struct config_url url;
+	lws_sorted_usec_list_t sul_retry;
+	lws_sorted_usec_list_t sul_health;
+	uint64_t next_retry_at_ms;
+	uint64_t connected_since_ms;	/* 0 when not connected */
+	uint64_t last_frame_ms;		/* last data or ack frame */
+	uint64_t last_rx_ms;		/* last anything (frame or pong) */
+	uint64_t ping_sent_ms;		/* 0: no ping outstanding */
+	int ping_due;
+	/* reassembly of fragmented messages */
+	char *rx;
+	size_t rx_len, rx_cap;
+	int rx_discard;			/* current message is over max_frame */
+	int rx_binary;
+	char last_error[256];
+	char disabled_reason[128];
+	/* counters */
+	uint64_t frames_in, bytes_in, malformed, oversize, acks_ok, acks_failed;
+	uint64_t unrouted, joins_sent, leaves_sent, connects, disconnects;
+	struct log_ratelimit rl_malformed;
+	struct log_ratelimit rl_ack;
+};
+
+struct session {
+	struct lws *wsi;
+	struct relay *relay;
+	struct session *prev, *next;	/* every WebSocket session */
+	struct reg_sub sub;
+	struct outq q;
+	char endpoint_channel[CHNAME_MAX + 1];	/* "" on the generic endpoint */
+	uint8_t is_ws;
+	uint8_t generic;
+	uint16_t close_code;		/* non-zero: close with this at the next chance */
+	/* HTTP answer in progress */
+	unsigned char *http_buf;	/* LWS_PRE + body */
+	size_t http_len, http_sent;
+};
+
+struct relay {
+	struct config cfg;
+	struct lws_context *ctx;
+	struct lws_vhost *vh_server;
+	struct lws_vhost *vh_client;
+	struct registry reg;
+	struct upstream up;
+	char epoch[17];
+	uint64_t start_ms;
+	char *token;			/* secret */
+	int allowed_anywhere;		/* listening beyond loopback */
+	struct session *sessions;	/* WebSocket sessions */
+	uint64_t n_sessions;
+	uint64_t slow_closed;		/* closed for a full send queue */
+	uint64_t frames_out;		/* frame deliveries queued */
+	int signal_fd;
+	int stopping;
+	uint64_t stop_deadline_ms;
+	lws_sorted_usec_list_t sul_stop;
+	int exit_code;
+};
+
+/* Milliseconds since the epoch, wall clock (for timestamps). */
+uint64_t relay_now_ms(void);
+/* Milliseconds from a monotonic clock (for timers and intervals). */
+uint64_t relay_mono_ms(void);
+
+/* ---- relay.c ---- */
+/* Builds the context, listeners and upstream client. Returns 0, or -1
+ * after logging why. cfg is taken over by the relay. */
+int relay_init(struct relay *r, struct config *cfg);
+/* Runs the event loop until a stop signal. Returns the exit code. */
+int relay_run(struct relay *r);
+void relay_destroy(struct relay *r);
+/* Reads the token from the environment or token_file. Returns a malloc'd
+ * token, or NULL (reason in why). */
+char *relay_read_token(const struct config *cfg, char *why, size_t whylen);
+
+/* ---- upstream.c ---- */
+void upstream_init(struct upstream *up, struct relay *r);
+/* Starts connecting (or stays disabled with the given reason). */
+void upstream_start(struct upstream *up);
+/* Leaves UW politely and stops reconnecting. */
+void upstream_stop(struct upstream *up);
+/* A channel got its first subscriber or lost its last: reconcile. */
+void upstream_channel_changed(struct upstream *up, struct reg_channel *ch);
+void upstream_free(struct upstream *up);
+/* "connected", "disconnected", "disabled" or "unauthorized". */
+const char *upstream_status_word(const struct upstream *up);
+int upstream_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+		      void *in, size_t len);
+
+/* ---- session.c ---- */
+int session_established(struct session *s, struct lws *wsi, struct relay *r);
+int session_receive(struct session *s, const char *in, size_t len);
+int session_writeable(struct session *s);
+void session_closed(struct session *s);
+/* Sends frame f (shared) to every subscriber of ch. */
+void session_fanout(struct relay *r, struct reg_channel *ch, struct frame *f);
+/* Queues a $relay notice with data object `data_json` to s. */
+void session_notice(struct session *s, const char *data_json);
+/* Schedules s to be closed with code and reason. */
+void session_close(struct session *s, uint16_t code, const char *reason);
+/* 1 if path (and query) names a WebSocket endpoint the relay serves. */
+int session_path_known(struct relay *r, const char *path);
+
+/* ---- http_api.c ---- */
+/* Answers an HTTP request for uri. Returns what the lws callback returns. */
+int http_api_request(struct session *s, struct lws *wsi, struct relay *r, const char *uri);
+int http_api_writeable(struct session *s, struct lws *wsi);
+void http_api_closed(struct session *s);
+/* Writes a complete small answer now (for refusals during an upgrade).
+ * Returns 0 or -1. */
+int http_api_reply_now(struct lws *wsi, unsigned status, const char *content_type,
+		       const char *body);
+
+#endif

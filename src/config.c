@@ -1,0 +1,716 @@
+/* config.c: YAML configuration, table-driven.
+ *
+ * Each section is a table of fields (key, type, offset, bounds), so adding
+ * a section is one table and one line in the root table. Parsing uses
+ * libyaml's document API so every node carries its line for messages. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+#include "chname.h"
+#include "config.h"
+#include "log.h"
+
+enum ftype { F_STR, F_INT, F_DUR, F_FRAC, F_MAP, F_STRLIST, F_ENDPOINTS, F_LOGLEVEL };
+
+struct field {
+	const char *key;
+	enum ftype type;
+	size_t off;
+	double min, max;
+	const struct field *sub;	/* F_MAP */
+};
+
+#define OFF(m) offsetof(struct config, m)
+#define EOFF(m) offsetof(struct config_endpoint, m)
+
+static const struct field reconnect_fields[] = {
+	{ "initial_delay", F_DUR, OFF(reconnect_initial), 0.001, 86400, NULL },
+	{ "max_delay", F_DUR, OFF(reconnect_max), 0.001, 86400, NULL },
+	{ "jitter", F_FRAC, OFF(reconnect_jitter), 0, 1, NULL },
+	{ NULL, 0, 0, 0, 0, NULL }
+};
+
+static const struct field health_fields[] = {
+	{ "idle_timeout", F_DUR, OFF(health_idle), 0.05, 86400, NULL },
+	{ "pong_timeout", F_DUR, OFF(health_pong), 0.05, 86400, NULL },
+	{ NULL, 0, 0, 0, 0, NULL }
+};
+
+static const struct field listen_fields[] = {
+	{ "address", F_STR, OFF(listen_address), 0, 0, NULL },
+	{ "port", F_INT, OFF(listen_port), 1, 65535, NULL },
+	{ NULL, 0, 0, 0, 0, NULL }
+};
+
+static const struct field upstream_fields[] = {
+	{ "url", F_STR, OFF(upstream_url), 0, 0, NULL },
+	{ "token_file", F_STR, OFF(token_file), 0, 0, NULL },
+	{ "ca_file", F_STR, OFF(ca_file), 0, 0, NULL },
+	{ "max_frame", F_INT, OFF(max_frame), 1024, 64.0 * 1024 * 1024, NULL },
+	{ "reconnect", F_MAP, 0, 0, 0, reconnect_fields },
+	{ "health", F_MAP, 0, 0, 0, health_fields },
+	{ NULL, 0, 0, 0, 0, NULL }
+};
+
+static const struct field clients_fields[] = {
+	{ "max_queue_bytes", F_INT, OFF(max_queue_bytes), 4096, 1024.0 * 1024 * 1024, NULL },
+	{ "max_message", F_INT, OFF(max_message), 64, 1024.0 * 1024, NULL },
+	{ "max_channels", F_INT, OFF(max_channels), 1, 1024, NULL },
+	{ NULL, 0, 0, 0, 0, NULL }
+};
+
+static const struct field log_fields[] = {
+	{ "level", F_LOGLEVEL, OFF(log_level), 0, 0, NULL },
+	{ NULL, 0, 0, 0, 0, NULL }
+};
+
+static const struct field root_fields[] = {
+	{ "listen", F_MAP, 0, 0, 0, listen_fields },
+	{ "upstream", F_MAP, 0, 0, 0, upstream_fields },
+	{ "endpoints", F_ENDPOINTS, 0, 0, 0, NULL },
+	{ "allowed_channels", F_STRLIST, 0, 0, 0, NULL },
+	{ "clients", F_MAP, 0, 0, 0, clients_fields },
+	{ "log", F_MAP, 0, 0, 0, log_fields },
+	{ NULL, 0, 0, 0, 0, NULL }
+};
+
+static const struct field endpoint_fields[] = {
+	{ "id", F_STR, EOFF(id), 0, 0, NULL },
+	{ "path", F_STR, EOFF(path), 0, 0, NULL },
+	{ "channel", F_STR, EOFF(channel), 0, 0, NULL },
+	{ "name", F_STR, EOFF(name), 0, 0, NULL },
+	{ "description", F_STR, EOFF(description), 0, 0, NULL },
+	{ NULL, 0, 0, 0, 0, NULL }
+};
+
+/* Paths the relay itself answers; an endpoint may not take them. */
+static const char *const reserved_paths[] = {
+	"/api/stream/ws", "/api/stream/status", "/api/stream/channels", "/healthz", "/", NULL
+};
+
+static const struct config_endpoint default_endpoints[] = {
+	{ "flow-alerts", "/api/stream/ws/flow", "flow-alerts", "Options Flow Alerts",
+	  "Real-time unusual options flow alerts" },
+	{ "dark-pool", "/api/stream/ws/dark-pool", "off_lit_trades", "Dark Pool",
+	  "Off-lit (dark pool) stock trades" },
+	{ "market-movers", "/api/stream/ws/market-movers", "market_tide", "Market Tide",
+	  "Market-wide net options premium flow" },
+};
+
+static const char *const default_allowed[] = {
+	"flow-alerts", "option_trades", "option_trades:*", "price:*", "gex:*", "gex_strike:*",
+	"gex_strike_expiry:*", "news", "lit_trades", "off_lit_trades", "market_tide",
+	"net_flow:*", "trading_halts",
+};
+
+#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- freeing and defaults ---- */
+
+static void
+endpoint_free(struct config_endpoint *e)
+{
+	free(e->id);
+	free(e->path);
+	free(e->channel);
+	free(e->name);
+	free(e->description);
+	memset(e, 0, sizeof(*e));
+}
+
+static void
+endpoints_free(struct config_endpoint *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		endpoint_free(&e[i]);
+	free(e);
+}
+
+static void
+strlist_free(char **l, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(l[i]);
+	free(l);
+}
+
+void
+config_free(struct config *cfg)
+{
+	free(cfg->listen_address);
+	free(cfg->upstream_url);
+	free(cfg->token_file);
+	free(cfg->ca_file);
+	free(cfg->log_level);
+	endpoints_free(cfg->endpoints, cfg->n_endpoints);
+	strlist_free(cfg->allowed_channels, cfg->n_allowed);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+int
+config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->listen_address = strdup("127.0.0.1");
+	cfg->listen_port = 8080;
+	cfg->upstream_url = strdup("wss://api.unusualwhales.com/socket");
+	cfg->token_file = strdup("");
+	cfg->ca_file = strdup("");
+	cfg->max_frame = 1048576;
+	cfg->reconnect_initial = 5;
+	cfg->reconnect_max = 60;
+	cfg->reconnect_jitter = 0.10;
+	cfg->health_idle = 30;
+	cfg->health_pong = 10;
+	cfg->max_queue_bytes = 1048576;
+	cfg->max_message = 4096;
+	cfg->max_channels = 64;
+	cfg->log_level = strdup("info");
+	cfg->endpoints = calloc(N_ELEMS(default_endpoints), sizeof(*cfg->endpoints));
+	cfg->allowed_channels = calloc(N_ELEMS(default_allowed), sizeof(char *));
+	if (!cfg->listen_address || !cfg->upstream_url || !cfg->token_file || !cfg->ca_file ||
+	    !cfg->log_level || !cfg->endpoints || !cfg->allowed_channels)
+		goto oom;
+	for (size_t i = 0; i < N_ELEMS(default_endpoints); i++) {
+		const struct config_endpoint *d = &default_endpoints[i];
+		struct config_endpoint *e = &cfg->endpoints[cfg->n_endpoints++];
+
+		e->id = strdup(d->id);
+		e->path = strdup(d->path);
+		e->channel = strdup(d->channel);
+		e->name = strdup(d->name);
+		e->description = strdup(d->description);
+		if (!e->id || !e->path || !e->channel || !e->name || !e->description)
+			goto oom;
+	}
+	for (size_t i = 0; i < N_ELEMS(default_allowed); i++) {
+		cfg->allowed_channels[i] = strdup(default_allowed[i]);
+		cfg->n_allowed++;
+		if (!cfg->allowed_channels[i])
+			goto oom;
+	}
+	return 0;
+oom:
+	config_free(cfg);
+	return -1;
+}
+
+/* ---- parsing ---- */
+
+struct line_rec {
+	const void *addr;
+	int line;
+};
+
+struct pctx {
+	const char *name;
+	yaml_document_t *doc;
+	char *err;
+	size_t errlen;
+	struct line_rec lines[64];
+	int n_lines;
+};
+
+static int
+fail(struct pctx *c, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int
+fail(struct pctx *c, int line, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(c->err, c->errlen, "%s:%d: ", c->name, line);
+
+	va_start(ap, fmt);
+	if (n >= 0 && (size_t)n < c->errlen)
+		vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static void
+remember_line(struct pctx *c, const void *addr, int line)
+{
+	for (int i = 0; i < c->n_lines; i++)
+		if (c->lines[i].addr == addr) {
+			c->lines[i].line = line;
+			return;
+		}
+	if (c->n_lines < (int)N_ELEMS(c->lines)) {
+		c->lines[c->n_lines].addr = addr;
+		c->lines[c->n_lines++].line = line;
+	}
+}
+
+/* The line where the value at addr was set, or 1 for a built-in default. */
+static int
+line_of(const struct pctx *c, const void *addr)
+{
+	for (int i = 0; i < c->n_lines; i++)
+		if (c->lines[i].addr == addr)
+			return c->lines[i].line;
+	return 1;
+}
+
+static int
+node_line(const yaml_node_t *n)
+{
+	return (int)n->start_mark.line + 1;
+}
+
+static const char *
+type_name(yaml_node_type_t t)
+{
+	switch (t) {
+	case YAML_MAPPING_NODE:
+		return "a mapping";
+	case YAML_SEQUENCE_NODE:
+		return "a list";
+	default:
+		return "a scalar";
+	}
+}
+
+static int
+want_scalar(struct pctx *c, const yaml_node_t *n, const char *key)
+{
+	if (n->type == YAML_SCALAR_NODE)
+		return 0;
+	return fail(c, node_line(n), "'%s' must be a single value, not %s", key, type_name(n->type));
+}
+
+static const char *
+scalar(const yaml_node_t *n)
+{
+	return (const char *)n->data.scalar.value;
+}
+
+static int
+set_str(struct pctx *c, char **dst, const yaml_node_t *n, const char *key)
+{
+	char *s;
+
+	if (want_scalar(c, n, key))
+		return -1;
+	if (strlen(scalar(n)) != n->data.scalar.length)
+		return fail(c, node_line(n), "'%s' contains a NUL byte", key);
+	s = strdup(scalar(n));
+	if (!s)
+		return fail(c, node_line(n), "out of memory");
+	free(*dst);
+	*dst = s;
+	remember_line(c, dst, node_line(n));
+	return 0;
+}
+
+static int
+parse_number(struct pctx *c, const yaml_node_t *n, const struct field *f, double *out)
+{
+	const char *s;
+	char *end;
+	double v;
+
+	if (want_scalar(c, n, f->key))
+		return -1;
+	s = scalar(n);
+	errno = 0;
+	if (f->type == F_INT) {
+		long long ll = strtoll(s, &end, 10);
+
+		if (!*s || *end || errno)
+			return fail(c, node_line(n), "'%s' must be a whole number, not '%s'", f->key, s);
+		v = (double)ll;
+	} else {
+		v = strtod(s, &end);
+		if (!*s || *end || errno || !isfinite(v))
+			return fail(c, node_line(n), "'%s' must be a number%s, not '%s'", f->key,
+				    f->type == F_DUR ? " of seconds" : "", s);
+	}
+	if (v < f->min || v > f->max)
+		return fail(c, node_line(n), "'%s' must be between %g and %g, not %s", f->key,
+			    f->min, f->max, s);
+	*out = v;
+	return 0;
+}
+
+static int parse_map(struct pctx *c, const yaml_node_t *map, const struct field *fields,
+		     void *base, const char *section);
+
+static int
+parse_strlist(struct pctx *c, const yaml_node_t *n, struct config *cfg, const char *key)
+{
+	size_t cnt, i = 0;
+	char **l;
+
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(c, node_line(n), "'%s' must be a list, not %s", key, type_name(n->type));
+	cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	l = calloc(cnt ? cnt : 1, sizeof(*l));
+	if (!l)
+		return fail(c, node_line(n), "out of memory");
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+		yaml_node_t *e = yaml_document_get_node(c->doc, *it);
+
+		if (want_scalar(c, e, key))
+			goto bad;
+		if (!chname_pattern_valid(scalar(e))) {
+			fail(c, node_line(e), "'%s' is not a channel name or a 'name:*' pattern", scalar(e));
+			goto bad;
+		}
+		l[i] = strdup(scalar(e));
+		if (!l[i++]) {
+			fail(c, node_line(e), "out of memory");
+			goto bad;
+		}
+	}
+	strlist_free(cfg->allowed_channels, cfg->n_allowed);
+	cfg->allowed_channels = l;
+	cfg->n_allowed = cnt;
+	return 0;
+bad:
+	strlist_free(l, i);
+	return -1;
+}
+
+static int
+is_reserved_path(const char *p)
+{
+	for (int i = 0; reserved_paths[i]; i++)
+		if (!strcmp(p, reserved_paths[i]))
+			return 1;
+	return !strncmp(p, "/metrics", 8) || !strncmp(p, "/uwrelay", 8);
+}
+
+static int
+check_endpoint(struct pctx *c, struct config_endpoint *e, int line)
+{
+	if (!e->path || !*e->path)
+		return fail(c, line, "endpoint has no 'path'");
+	if (!e->channel || !*e->channel)
+		return fail(c, line, "endpoint '%s' has no 'channel'", e->path);
+	if (e->path[0] != '/' || strpbrk(e->path, "?# \t%"))
+		return fail(c, line_of(c, &e->path),
+			    "endpoint path '%s' must start with '/' and have no query, space or '%%'", e->path);
+	if (is_reserved_path(e->path))
+		return fail(c, line_of(c, &e->path), "endpoint path '%s' is reserved by the relay", e->path);
+	if (!chname_valid(e->channel, strlen(e->channel)))
+		return fail(c, line_of(c, &e->channel), "endpoint channel '%s' is not a valid channel name",
+			    e->channel);
+	if (!e->id && !(e->id = strdup(e->channel)))
+		return fail(c, line, "out of memory");
+	if (!e->name && !(e->name = strdup(e->id)))
+		return fail(c, line, "out of memory");
+	if (!e->description && !(e->description = strdup("")))
+		return fail(c, line, "out of memory");
+	return 0;
+}
+
+static int
+parse_endpoints(struct pctx *c, const yaml_node_t *n, struct config *cfg)
+{
+	size_t cnt, i = 0;
+	struct config_endpoint *eps;
+
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(c, node_line(n), "'endpoints' must be a list, not %s", type_name(n->type));
+	cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	eps = calloc(cnt ? cnt : 1, sizeof(*eps));
+	if (!eps)
+		return fail(c, node_line(n), "out of memory");
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+		yaml_node_t *e = yaml_document_get_node(c->doc, *it);
+
+		if (e->type != YAML_MAPPING_NODE) {
+			fail(c, node_line(e), "each endpoint must be a mapping {id, path, channel, name, description}");
+			goto bad;
+		}
+		i++;
+		if (parse_map(c, e, endpoint_fields, &eps[i - 1], "endpoints") ||
+		    check_endpoint(c, &eps[i - 1], node_line(e)))
+			goto bad;
+		for (size_t j = 0; j + 1 < i; j++) {
+			if (!strcmp(eps[j].path, eps[i - 1].path)) {
+				fail(c, line_of(c, &eps[i - 1].path), "endpoint path '%s' is used twice",
+				     eps[i - 1].path);
+				goto bad;
+			}
+			if (!strcmp(eps[j].id, eps[i - 1].id)) {
+				fail(c, node_line(e), "endpoint id '%s' is used twice", eps[i - 1].id);
+				goto bad;
+			}
+		}
+	}
+	endpoints_free(cfg->endpoints, cfg->n_endpoints);
+	cfg->endpoints = eps;
+	cfg->n_endpoints = cnt;
+	return 0;
+bad:
+	endpoints_free(eps, cnt);
+	return -1;
+}
+
+static int
+parse_field(struct pctx *c, const struct field *f, const yaml_node_t *v, void *base)
+{
+	double d;
+
+	switch (f->type) {
+	case F_STR:
+		return set_str(c, (char **)((char *)base + f->off), v, f->key);
+	case F_LOGLEVEL:
+		if (want_scalar(c, v, f->key))
+			return -1;
+		if (log_level_from_name(scalar(v)) < 0)
+			return fail(c, node_line(v), "'%s' must be error, warn, info or debug, not '%s'",
+				    f->key, scalar(v));
+		return set_str(c, (char **)((char *)base + f->off), v, f->key);
+	case F_INT:
+		if (parse_number(c, v, f, &d))
+			return -1;
+		*(int64_t *)((char *)base + f->off) = (int64_t)d;
+		remember_line(c, (char *)base + f->off, node_line(v));
+		return 0;
+	case F_DUR:
+	case F_FRAC:
+		if (parse_number(c, v, f, &d))
+			return -1;
+		*(double *)((char *)base + f->off) = d;
+		remember_line(c, (char *)base + f->off, node_line(v));
+		return 0;
+	case F_MAP:
+		if (v->type == YAML_SCALAR_NODE && !*scalar(v) && v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+			return 0;	/* "section:" with nothing under it */
+		if (v->type != YAML_MAPPING_NODE)
+			return fail(c, node_line(v), "'%s' must be a mapping, not %s", f->key, type_name(v->type));
+		return parse_map(c, v, f->sub, base, f->key);
+	case F_STRLIST:
+		return parse_strlist(c, v, base, f->key);
+	case F_ENDPOINTS:
+		return parse_endpoints(c, v, base);
+	}
+	return -1;
+}
+
+static int
+parse_map(struct pctx *c, const yaml_node_t *map, const struct field *fields, void *base,
+	  const char *section)
+{
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+		const struct field *f;
+
+		if (k->type != YAML_SCALAR_NODE)
+			return fail(c, node_line(k), "keys must be plain names");
+		for (f = fields; f->key; f++)
+			if (!strcmp(f->key, scalar(k)))
+				break;
+		if (!f->key) {
+			if (section)
+				return fail(c, node_line(k), "unknown key '%s' in '%s'", scalar(k), section);
+			return fail(c, node_line(k), "unknown key '%s'", scalar(k));
+		}
+		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
+			yaml_node_t *k2 = yaml_document_get_node(c->doc, q->key);
+
+			if (k2->type == YAML_SCALAR_NODE && !strcmp(scalar(k2), scalar(k)))
+				return fail(c, node_line(k), "key '%s' appears twice", scalar(k));
+		}
+		if (parse_field(c, f, v, base))
+			return -1;
+	}
+	return 0;
+}
+
+int
+config_parse_url(const char *url, struct config_url *out)
+{
+	const char *p, *host, *host_end, *slash;
+	size_t hl;
+
+	memset(out, 0, sizeof(*out));
+	if (!strncmp(url, "wss://", 6)) {
+		out->tls = 1;
+		out->port = 443;
+		p = url + 6;
+	} else if (!strncmp(url, "ws://", 5)) {
+		out->port = 80;
+		p = url + 5;
+	} else
+		return -1;
+	slash = strchr(p, '/');
+	host_end = slash ? slash : p + strlen(p);
+	host = p;
+	if (*host == '[') {	/* [v6]:port */
+		const char *rb = memchr(host, ']', (size_t)(host_end - host));
+
+		if (!rb)
+			return -1;
+		hl = (size_t)(rb - host - 1);
+		if (hl == 0 || hl >= sizeof(out->host))
+			return -1;
+		memcpy(out->host, host + 1, hl);
+		p = rb + 1;
+	} else {
+		const char *colon = memchr(host, ':', (size_t)(host_end - host));
+
+		hl = (size_t)((colon ? colon : host_end) - host);
+		if (hl == 0 || hl >= sizeof(out->host))
+			return -1;
+		memcpy(out->host, host, hl);
+		p = colon ? colon : host_end;
+	}
+	if (memchr(out->host, '@', strlen(out->host)))
+		return -1;	/* no credentials in the URL */
+	if (p < host_end) {
+		char *end;
+		long port;
+
+		if (*p != ':')
+			return -1;
+		port = strtol(p + 1, &end, 10);
+		if (end != host_end || port < 1 || port > 65535)
+			return -1;
+		out->port = (int)port;
+	}
+	if (!slash)
+		strcpy(out->path, "/");
+	else {
+		if (strlen(slash) >= sizeof(out->path) || strpbrk(slash, "?# "))
+			return -1;	/* the token is the only query we add */
+		strcpy(out->path, slash);
+	}
+	return 0;
+}
+
+static int
+check_config(struct pctx *c, struct config *cfg)
+{
+	struct config_url u;
+
+	if (!*cfg->listen_address)
+		return fail(c, line_of(c, &cfg->listen_address), "'address' must not be empty");
+	if (config_parse_url(cfg->upstream_url, &u))
+		return fail(c, line_of(c, &cfg->upstream_url),
+			    "'url' must be a ws:// or wss:// URL with a host and no query, not '%s'",
+			    cfg->upstream_url);
+	if (cfg->reconnect_max < cfg->reconnect_initial)
+		return fail(c, line_of(c, &cfg->reconnect_max),
+			    "'max_delay' (%g) must not be less than 'initial_delay' (%g)",
+			    cfg->reconnect_max, cfg->reconnect_initial);
+	return 0;
+}
+
+int
+config_load_buffer(const char *name, const char *buf, size_t len, struct config *cfg,
+		   char *err, size_t errlen)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	struct pctx c = { .name = name, .doc = &doc, .err = err, .errlen = errlen };
+	yaml_node_t *root;
+	int rc = -1;
+
+	if (config_defaults(cfg)) {
+		snprintf(err, errlen, "%s: out of memory", name);
+		return -1;
+	}
+	if (!yaml_parser_initialize(&parser)) {
+		snprintf(err, errlen, "%s: out of memory", name);
+		config_free(cfg);
+		return -1;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		const yaml_mark_t *m = parser.problem ? &parser.problem_mark : &parser.context_mark;
+
+		fail(&c, (int)m->line + 1, "YAML syntax error: %s%s%s",
+		     parser.problem ? parser.problem : "unknown",
+		     parser.context ? " " : "", parser.context ? parser.context : "");
+		yaml_parser_delete(&parser);
+		config_free(cfg);
+		return -1;
+	}
+	root = yaml_document_get_root_node(&doc);
+	if (!root)
+		rc = 0;		/* empty file: all defaults */
+	else if (root->type == YAML_SCALAR_NODE && !*scalar(root))
+		rc = 0;
+	else if (root->type != YAML_MAPPING_NODE)
+		rc = fail(&c, node_line(root), "the configuration must be a mapping of sections");
+	else
+		rc = parse_map(&c, root, root_fields, cfg, NULL);
+	if (!rc)
+		rc = check_config(&c, cfg);
+	/* a second document in the same file is a mistake worth naming */
+	if (!rc) {
+		yaml_document_t doc2;
+
+		if (yaml_parser_load(&parser, &doc2)) {
+			if (yaml_document_get_root_node(&doc2))
+				rc = fail(&c, (int)doc2.start_mark.line + 1,
+					  "only one YAML document is allowed");
+			yaml_document_delete(&doc2);
+		} else
+			rc = fail(&c, (int)parser.problem_mark.line + 1, "YAML syntax error: %s",
+				  parser.problem ? parser.problem : "unknown");
+	}
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	if (rc)
+		config_free(cfg);
+	return rc;
+}
+
+int
+config_load(const char *path, struct config *cfg, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+	int rc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (!f) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	do {
+		if (len + 4096 > cap) {
+			char *nb;
+
+			cap = cap ? cap * 2 : 8192;
+			if (cap > 16 * 1024 * 1024 || !(nb = realloc(buf, cap))) {
+				snprintf(err, errlen, "%s: too large or out of memory", path);
+				free(buf);
+				fclose(f);
+				return -1;
+			}
+			buf = nb;
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+	} while (n);
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
+		free(buf);
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	rc = config_load_buffer(path, buf ? buf : "", len, cfg, err, errlen);
+	free(buf);
+	return rc;
+}
+
+const struct config_endpoint *
+config_endpoint_by_path(const struct config *cfg, const char *path, size_t len)
+{
+	for (size_t i = 0; i < cfg->n_endpoints; i++)
+		if (strlen(cfg->endpoints[i].path) == len && !memcmp(cfg->endpoints[i].path, path, len))
+			return &cfg->endpoints[i];
+	return NULL;
+}

@@ -1,0 +1,37 @@
+/* frame.c: refcounted outgoing messages. */
+#include <stdlib.h>
+#include "frame.h"
+
+static uint64_t live_count, live_bytes;
+
+struct frame *
+frame_new(size_t len)
+{
+	struct frame *f;
+
+	if (len > UINT32_MAX - FRAME_PRE - 1)
+		return NULL;
+	f = malloc(sizeof(*f) + FRAME_PRE + len + 1);
+	if (!f)
+		return NULL;
+	f->refs = 1;
+	f->len = (uint32_t)len;
+	f->seq = 0;
+	f->buf[FRAME_PRE + len] = '\0';
+	live_count++;
+	live_bytes += frame_cost(f);
+	return f;
+}
+
+void
+frame_unref(struct frame *f)
+{
+	if (!f || --f->refs)
+		return;
+	live_count--;
+	live_bytes -= frame_cost(f);
+	free(f);
+}
+
+uint64_t frame_live_count(void) { return live_count; }
+uint64_t frame_live_bytes(void) { return live_bytes; }

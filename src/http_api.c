@@ -1,0 +1,276 @@
+/* http_api.c: the operator's HTTP answers on the browser port.
+ *
+ * Bodies are small JSON documents built with cJSON (not a hot path) and
+ * written from HTTP_WRITEABLE in chunks, so a big status never needs one
+ * oversized write. Nothing here ever includes the token: the URL shown is
+ * the masked one. */
+#include <cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include "envelope.h"
+#include "relay.h"
+
+static void
+add_time_or_null(cJSON *o, const char *key, uint64_t ms)
+{
+	char ts[25];
+
+	if (!ms) {
+		cJSON_AddNullToObject(o, key);
+		return;
+	}
+	envelope_time((int64_t)ms, ts);
+	cJSON_AddStringToObject(o, key, ts);
+}
+
+static const char *
+upch_word(const struct reg_channel *ch)
+{
+	switch (ch->up_state) {
+	case UPCH_JOIN_SENT:
+		return "join_sent";
+	case UPCH_ACKED:
+		return "acked";
+	case UPCH_ACK_FAILED:
+		return "ack_failed";
+	default:
+		return "none";
+	}
+}
+
+static char *
+status_json(struct relay *r)
+{
+	struct upstream *up = &r->up;
+	cJSON *root = cJSON_CreateObject(), *uw, *subs, *clients, *chans;
+	struct reg_channel *ch;
+	uint32_t it;
+	uint64_t total = 0, now = relay_now_ms();
+	char *out;
+
+	if (!root)
+		return NULL;
+	cJSON_AddStringToObject(root, "status", upstream_status_word(up));
+	if (up->state == UP_DISABLED)
+		cJSON_AddStringToObject(root, "reason", up->disabled_reason);
+	else if (up->state != UP_CONNECTED && up->last_error[0])
+		cJSON_AddStringToObject(root, "reason", up->last_error);
+	uw = cJSON_AddObjectToObject(root, "uw_connection");
+	cJSON_AddBoolToObject(uw, "connected", up->state == UP_CONNECTED);
+	cJSON_AddBoolToObject(uw, "running", up->state != UP_DISABLED && up->state != UP_STOPPED);
+	cJSON_AddStringToObject(uw, "state",
+				up->state == UP_CONNECTED ? "connected" :
+				up->state == UP_CONNECTING ? "connecting" :
+				up->state == UP_WAITING ? "waiting_to_retry" :
+				up->state == UP_STOPPED ? "stopped" : "disabled");
+	cJSON_AddStringToObject(uw, "url", up->url_masked);
+	cJSON_AddNumberToObject(uw, "reconnect_attempts", up->attempt);
+	subs = cJSON_AddArrayToObject(uw, "subscribed_channels");
+	clients = cJSON_CreateObject();
+	chans = cJSON_CreateObject();
+	for (ch = registry_first(&r->reg, &it); ch; ch = registry_next(&r->reg, ch, &it)) {
+		cJSON *c;
+
+		if (ch->up_state != UPCH_NONE)
+			cJSON_AddItemToArray(subs, cJSON_CreateString(ch->name));
+		if (!ch->n_members && ch->up_state == UPCH_NONE)
+			continue;
+		cJSON_AddNumberToObject(clients, ch->name, ch->n_members);
+		total += ch->n_members;
+		c = cJSON_AddObjectToObject(chans, ch->name);
+		cJSON_AddNumberToObject(c, "subscribers", ch->n_members);
+		cJSON_AddNumberToObject(c, "seq", (double)ch->seq);
+		cJSON_AddNumberToObject(c, "frames_in", (double)ch->frames_in);
+		cJSON_AddStringToObject(c, "upstream", upch_word(ch));
+		cJSON_AddBoolToObject(c, "joined", ch->up_state == UPCH_ACKED);
+		if (ch->ack_status[0])
+			cJSON_AddStringToObject(c, "ack", ch->ack_status);
+		else
+			cJSON_AddNullToObject(c, "ack");
+	}
+	cJSON_AddNumberToObject(uw, "channel_count", cJSON_GetArraySize(subs));
+	add_time_or_null(uw, "connected_since", up->connected_since_ms);
+	add_time_or_null(uw, "last_frame_at", up->last_frame_ms);
+	if (up->last_error[0])
+		cJSON_AddStringToObject(uw, "last_error", up->last_error);
+	else
+		cJSON_AddNullToObject(uw, "last_error");
+	if (up->state == UP_WAITING) {
+		uint64_t mono = relay_mono_ms();
+
+		cJSON_AddNumberToObject(uw, "next_retry_in",
+					up->next_retry_at_ms > mono ?
+					(double)(up->next_retry_at_ms - mono) / 1000.0 : 0);
+	} else
+		cJSON_AddNullToObject(uw, "next_retry_in");
+	cJSON_AddNumberToObject(uw, "frames_in", (double)up->frames_in);
+	cJSON_AddNumberToObject(uw, "bytes_in", (double)up->bytes_in);
+	cJSON_AddNumberToObject(uw, "malformed_frames", (double)up->malformed);
+	cJSON_AddNumberToObject(uw, "oversize_frames", (double)up->oversize);
+	cJSON_AddNumberToObject(uw, "acks_ok", (double)up->acks_ok);
+	cJSON_AddNumberToObject(uw, "acks_failed", (double)up->acks_failed);
+	cJSON_AddNumberToObject(uw, "unrouted_frames", (double)up->unrouted);
+	cJSON_AddNumberToObject(uw, "joins_sent", (double)up->joins_sent);
+	cJSON_AddNumberToObject(uw, "leaves_sent", (double)up->leaves_sent);
+	cJSON_AddNumberToObject(uw, "connects", (double)up->connects);
+	cJSON_AddNumberToObject(uw, "disconnects", (double)up->disconnects);
+	cJSON_AddItemToObject(root, "client_connections", clients);
+	cJSON_AddNumberToObject(root, "total_clients", (double)r->n_sessions);
+	cJSON_AddNumberToObject(root, "total_subscriptions", (double)total);
+	cJSON_AddItemToObject(root, "channels", chans);
+	cJSON_AddNumberToObject(root, "frames_out", (double)r->frames_out);
+	cJSON_AddNumberToObject(root, "slow_consumers_closed", (double)r->slow_closed);
+	cJSON_AddNumberToObject(root, "frames_in_memory", (double)frame_live_count());
+	cJSON_AddNumberToObject(root, "frame_bytes_in_memory", (double)frame_live_bytes());
+	cJSON_AddStringToObject(root, "epoch", r->epoch);
+	cJSON_AddStringToObject(root, "version", UWRELAY_VERSION);
+	cJSON_AddNumberToObject(root, "uptime_seconds", (double)(now - r->start_ms) / 1000.0);
+	out = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	return out;
+}
+
+static char *
+channels_json(struct relay *r)
+{
+	cJSON *root = cJSON_CreateObject(), *arr;
+	char *out;
+
+	if (!root)
+		return NULL;
+	arr = cJSON_AddArrayToObject(root, "channels");
+	for (size_t i = 0; i < r->cfg.n_endpoints; i++) {
+		const struct config_endpoint *e = &r->cfg.endpoints[i];
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(o, "id", e->id);
+		cJSON_AddStringToObject(o, "name", e->name);
+		cJSON_AddStringToObject(o, "endpoint", e->path);
+		cJSON_AddStringToObject(o, "description", e->description);
+		cJSON_AddStringToObject(o, "upstream_channel", e->channel);
+		cJSON_AddItemToArray(arr, o);
+	}
+	cJSON *gen = cJSON_AddObjectToObject(root, "generic");
+	cJSON_AddStringToObject(gen, "endpoint", "/api/stream/ws");
+	cJSON *allowed = cJSON_AddArrayToObject(gen, "allowed_channels");
+	for (size_t i = 0; i < r->cfg.n_allowed; i++)
+		cJSON_AddItemToArray(allowed, cJSON_CreateString(r->cfg.allowed_channels[i]));
+	out = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	return out;
+}
+
+static char *
+health_json(struct relay *r)
+{
+	char buf[160];
+
+	snprintf(buf, sizeof(buf), "{\"status\":\"ok\",\"upstream\":\"%s\"}",
+		 upstream_status_word(&r->up));
+	return strdup(buf);
+}
+
+/* Starts an answer: headers now, body from WRITEABLE. Takes body. */
+static int
+respond(struct session *s, struct lws *wsi, unsigned status, const char *ctype, char *body)
+{
+	unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
+	size_t len = body ? strlen(body) : 0;
+
+	memset(s, 0, sizeof(*s));
+	s->http_buf = malloc(LWS_PRE + len + 1);
+	if (!s->http_buf) {
+		free(body);
+		return -1;
+	}
+	memcpy(s->http_buf + LWS_PRE, body ? body : "", len);
+	free(body);
+	s->http_len = len;
+	if (lws_add_http_common_headers(wsi, status, ctype, len, &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+					(const unsigned char *)"no-store", 8, &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
+					(const unsigned char *)"nosniff", 7, &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return 1;
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+int
+http_api_request(struct session *s, struct lws *wsi, struct relay *r, const char *uri)
+{
+	char *body = NULL;
+	unsigned status = HTTP_STATUS_OK;
+
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) == 0) {
+		body = strdup("{\"error\":\"method not allowed\"}");
+		return respond(s, wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, "application/json", body);
+	}
+	if (!strcmp(uri, "/api/stream/status"))
+		body = status_json(r);
+	else if (!strcmp(uri, "/api/stream/channels"))
+		body = channels_json(r);
+	else if (!strcmp(uri, "/healthz"))
+		body = health_json(r);
+	else {
+		status = HTTP_STATUS_NOT_FOUND;
+		body = strdup("{\"error\":\"not found\"}");
+	}
+	if (!body)
+		return -1;
+	return respond(s, wsi, status, "application/json", body);
+}
+
+int
+http_api_writeable(struct session *s, struct lws *wsi)
+{
+	size_t chunk, left;
+	int final;
+
+	if (!s->http_buf)
+		return 0;
+	left = s->http_len - s->http_sent;
+	chunk = left > 16384 ? 16384 : left;
+	final = chunk == left;
+	/* lws needs LWS_PRE headroom before the data it writes: move the
+	 * window so the bytes before the chunk are ours to clobber */
+	if (lws_write(wsi, s->http_buf + LWS_PRE + s->http_sent, chunk,
+		      final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)chunk)
+		return -1;
+	s->http_sent += chunk;
+	if (!final) {
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	free(s->http_buf);
+	s->http_buf = NULL;
+	if (lws_http_transaction_completed(wsi))
+		return -1;
+	return 0;
+}
+
+void
+http_api_closed(struct session *s)
+{
+	free(s->http_buf);
+	s->http_buf = NULL;
+}
+
+int
+http_api_reply_now(struct lws *wsi, unsigned status, const char *ctype, const char *body)
+{
+	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+	size_t len = strlen(body);
+
+	if (lws_add_http_common_headers(wsi, status, ctype, len, &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
+					(const unsigned char *)"close", 5, &p, end) ||
+	    lws_finalize_http_header(wsi, &p, end))
+		return -1;
+	if ((size_t)(end - p) < len)
+		return -1;
+	memcpy(p, body, len);
+	p += len;
+	return lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) < 0 ? -1 : 0;
+}

@@ -1,0 +1,380 @@
+/* relay.c: the context, its two vhosts, the lws callbacks, signals.
+ *
+ * The callbacks here only route: each reason goes to the module that owns
+ * it (session.c for browser sockets, http_api.c for HTTP answers,
+ * upstream.c for UW). Signals arrive through a signalfd adopted into the
+ * loop, so SIGTERM and SIGHUP are handled like any other event, never in
+ * a signal handler. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+#include "relay.h"
+
+#define SHUTDOWN_GRACE_MS 1500
+
+uint64_t
+relay_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t
+relay_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct relay *
+relay_of(struct lws *wsi)
+{
+	return lws_context_user(lws_get_context(wsi));
+}
+
+static int
+is_loopback(const char *addr)
+{
+	return !strncmp(addr, "127.", 4) || !strcmp(addr, "::1") || !strcmp(addr, "localhost");
+}
+
+/* ---- browser-facing protocol: HTTP and WebSocket on one port ---- */
+
+static int
+confirm_upgrade(struct lws *wsi, struct relay *r, const char *what)
+{
+	char uri[512];
+
+	if (!what || strcasecmp(what, "websocket"))
+		return http_api_reply_now(wsi, HTTP_STATUS_FORBIDDEN, "application/json",
+					  "{\"error\":\"only websocket upgrades are served\"}") ? -1 : 1;
+	if (r->stopping)
+		return http_api_reply_now(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "application/json",
+					  "{\"error\":\"relay is shutting down\"}") ? -1 : 1;
+	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || !session_path_known(r, uri))
+		return http_api_reply_now(wsi, HTTP_STATUS_NOT_FOUND, "application/json",
+					  "{\"error\":\"no WebSocket endpoint at this path\"}") ? -1 : 1;
+	return 0;
+}
+
+static int
+browser_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct relay *r = relay_of(wsi);
+	struct session *s = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		return confirm_upgrade(wsi, r, in);
+	case LWS_CALLBACK_HTTP:
+		return http_api_request(s, wsi, r, in ? (const char *)in : "");
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		return http_api_writeable(s, wsi);
+	case LWS_CALLBACK_CLOSED_HTTP:
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+		if (s && !s->is_ws)
+			http_api_closed(s);
+		break;
+	case LWS_CALLBACK_ESTABLISHED:
+		return session_established(s, wsi, r);
+	case LWS_CALLBACK_RECEIVE:
+		return session_receive(s, in, len);
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return session_writeable(s);
+	case LWS_CALLBACK_CLOSED:
+		session_closed(s);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* ---- signals ---- */
+
+static void
+stop_done_cb(lws_sorted_usec_list_t *sul)
+{
+	(void)sul;
+}
+
+static void
+begin_shutdown(struct relay *r, int sig)
+{
+	struct session *s;
+
+	if (r->stopping)
+		return;
+	r->stopping = 1;
+	log_msg(LOG_INFO, "relay: %s received, closing %llu subscriber(s) and the upstream",
+		strsignal(sig), (unsigned long long)r->n_sessions);
+	for (s = r->sessions; s; s = s->next)
+		session_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "relay shutting down");
+	upstream_stop(&r->up);
+	/* wake the loop when the grace period is over */
+	lws_sul_schedule(r->ctx, 0, &r->sul_stop, stop_done_cb, SHUTDOWN_GRACE_MS * 1000);
+	r->stop_deadline_ms = relay_mono_ms() + SHUTDOWN_GRACE_MS;
+}
+
+static int
+signal_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct relay *r = relay_of(wsi);
+	struct signalfd_siginfo si;
+	(void)user;
+	(void)in;
+	(void)len;
+
+	if (reason != LWS_CALLBACK_RAW_RX_FILE)
+		return 0;
+	while (read(r->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			begin_shutdown(r, (int)si.ssi_signo);
+			break;
+		case SIGHUP:
+			log_msg(LOG_WARN, "relay: SIGHUP received; configuration reload is not implemented "
+				"yet, restart the relay to apply changes");
+			break;
+		default:
+			break;
+		}
+	}
+	return 0;
+}
+
+static const struct lws_protocols browser_protocols[] = {
+	{ "uwrelay", browser_callback, sizeof(struct session), 4096, 0, NULL, 0 },
+	{ "uwrelay-signal", signal_callback, 0, 0, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static const struct lws_protocols client_protocols[] = {
+	{ "uw-upstream", upstream_callback, 0, 65536, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static int
+setup_signals(struct relay *r)
+{
+	sigset_t set;
+	lws_sock_file_fd_type u;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL))
+		return -1;
+	signal(SIGPIPE, SIG_IGN);
+	r->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (r->signal_fd < 0)
+		return -1;
+	u.filefd = (lws_filefd_type)(intptr_t)r->signal_fd;
+	if (!lws_adopt_descriptor_vhost(r->vh_server, LWS_ADOPT_RAW_FILE_DESC, u, "uwrelay-signal", NULL))
+		return -1;
+	return 0;
+}
+
+/* ---- token ---- */
+
+static char *
+trim_token(char *t, char *why, size_t whylen)
+{
+	size_t n = strlen(t);
+
+	while (n && (t[n - 1] == '\n' || t[n - 1] == '\r' || t[n - 1] == ' ' || t[n - 1] == '\t'))
+		t[--n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)t[i] <= ' ' || (unsigned char)t[i] >= 0x7f) {
+			snprintf(why, whylen, "the token contains a space or a control character");
+			free(t);
+			return NULL;
+		}
+	if (!n) {
+		snprintf(why, whylen, "the token is empty");
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+char *
+relay_read_token(const struct config *cfg, char *why, size_t whylen)
+{
+	const char *env = getenv("UW_API_TOKEN");
+	char path[1024], *buf;
+	ssize_t n;
+	int fd;
+
+	if (!env || !*env)
+		env = getenv("UW_KEY");
+	if (env && *env) {
+		buf = strdup(env);
+		return buf ? trim_token(buf, why, whylen) : NULL;
+	}
+	if (!cfg->token_file[0]) {
+		snprintf(why, whylen, "no UW token: set UW_API_TOKEN (or UW_KEY) or upstream.token_file");
+		return NULL;
+	}
+	/* a relative path is looked up among systemd's credentials first */
+	if (cfg->token_file[0] != '/' && getenv("CREDENTIALS_DIRECTORY"))
+		snprintf(path, sizeof(path), "%s/%s", getenv("CREDENTIALS_DIRECTORY"), cfg->token_file);
+	else
+		snprintf(path, sizeof(path), "%s", cfg->token_file);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, whylen, "cannot read token_file %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	buf = calloc(1, 4097);
+	if (!buf) {
+		close(fd);
+		return NULL;
+	}
+	n = read(fd, buf, 4096);
+	close(fd);
+	if (n < 0) {
+		snprintf(why, whylen, "cannot read token_file %s: %s", path, strerror(errno));
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return trim_token(buf, why, whylen);
+}
+
+/* ---- lifecycle ---- */
+
+static void
+make_epoch(struct relay *r)
+{
+	uint8_t b[8];
+
+	if (lws_get_random(r->ctx, b, sizeof(b)) != sizeof(b)) {
+		uint64_t x = relay_now_ms() ^ ((uint64_t)getpid() << 32);
+
+		memcpy(b, &x, sizeof(b));
+	}
+	for (int i = 0; i < 8; i++)
+		snprintf(r->epoch + 2 * i, 3, "%02x", b[i]);
+}
+
+int
+relay_init(struct relay *r, struct config *cfg)
+{
+	struct lws_context_creation_info info;
+	char why[256] = "";
+
+	memset(r, 0, sizeof(*r));
+	r->signal_fd = -1;
+	r->cfg = *cfg;
+	memset(cfg, 0, sizeof(*cfg));
+	r->start_ms = relay_now_ms();
+	if (registry_init(&r->reg))
+		return -1;
+	upstream_init(&r->up, r);
+
+	r->token = relay_read_token(&r->cfg, why, sizeof(why));
+	if (r->token)
+		log_add_secret(r->token);
+	else {
+		snprintf(r->up.disabled_reason, sizeof(r->up.disabled_reason), "%s", why);
+	}
+
+	memset(&info, 0, sizeof(info));
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.user = r;
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	r->ctx = lws_create_context(&info);
+	if (!r->ctx) {
+		log_msg(LOG_ERR, "relay: cannot create the libwebsockets context");
+		return -1;
+	}
+	make_epoch(r);
+
+	memset(&info, 0, sizeof(info));
+	info.vhost_name = "browsers";
+	info.port = (int)r->cfg.listen_port;
+	info.iface = r->cfg.listen_address;
+	info.protocols = browser_protocols;
+	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.ka_time = 60;
+	info.ka_probes = 3;
+	info.ka_interval = 10;
+	r->vh_server = lws_create_vhost(r->ctx, &info);
+	if (!r->vh_server) {
+		log_msg(LOG_ERR, "relay: cannot listen on %s:%lld (address in use, or not an address "
+			"of this host?)", r->cfg.listen_address, (long long)r->cfg.listen_port);
+		return -1;
+	}
+
+	memset(&info, 0, sizeof(info));
+	info.vhost_name = "uw-client";
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = client_protocols;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	if (r->cfg.ca_file[0])
+		info.client_ssl_ca_filepath = r->cfg.ca_file;
+	r->vh_client = lws_create_vhost(r->ctx, &info);
+	if (!r->vh_client) {
+		log_msg(LOG_ERR, "relay: cannot create the upstream client (TLS setup failed?)");
+		return -1;
+	}
+	if (setup_signals(r)) {
+		log_msg(LOG_ERR, "relay: cannot set up signal handling: %s", strerror(errno));
+		return -1;
+	}
+	if (!is_loopback(r->cfg.listen_address))
+		log_msg(LOG_WARN, "relay: listening on %s, beyond loopback: UW data is licensed for "
+			"personal use, make sure only you can reach this port", r->cfg.listen_address);
+	log_msg(LOG_INFO, "relay: uwrelay %s listening on http://%s:%lld/ (epoch %s)", UWRELAY_VERSION,
+		r->cfg.listen_address, (long long)r->cfg.listen_port, r->epoch);
+	upstream_start(&r->up);
+	return 0;
+}
+
+int
+relay_run(struct relay *r)
+{
+	while (lws_service(r->ctx, 0) >= 0) {
+		if (!r->stopping)
+			continue;
+		if (relay_mono_ms() >= r->stop_deadline_ms ||
+		    (!r->n_sessions && !r->up.wsi))
+			break;
+	}
+	return r->exit_code;
+}
+
+void
+relay_destroy(struct relay *r)
+{
+	if (r->ctx) {
+		lws_sul_cancel(&r->sul_stop);
+		if (r->up.state != UP_DISABLED)
+			r->up.state = UP_STOPPED;
+		upstream_free(&r->up);
+		lws_context_destroy(r->ctx);
+		r->ctx = NULL;
+	}
+	upstream_free(&r->up);
+	registry_free(&r->reg);
+	if (r->signal_fd >= 0)
+		close(r->signal_fd);
+	if (r->token) {
+		memset(r->token, 0, strlen(r->token));
+		free(r->token);
+	}
+	config_free(&r->cfg);
+	log_clear_secrets();
+}

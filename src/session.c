@@ -1,0 +1,310 @@
+/* session.c: browser WebSocket sessions and the fan-out to them.
+ *
+ * A session holds a registry subscriber and a bounded queue of shared
+ * frames. Fan-out only appends a reference to each subscriber's queue and
+ * asks for WRITEABLE; the write happens there, several frames per callback
+ * while the socket takes them. A subscriber whose queue would pass
+ * clients.max_queue_bytes is dropped from fan-out at once, its queue freed,
+ * and it is closed with CLOSE_SLOW_CONSUMER: it never slows the others or
+ * the upstream read, and never pins more than the cap. */
+#include <cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include "chname.h"
+#include "envelope.h"
+#include "relay.h"
+
+_Static_assert(FRAME_PRE >= LWS_PRE, "frame headroom must cover LWS_PRE");
+
+#define GENERIC_PATH "/api/stream/ws"
+
+static void
+last_left(struct reg_channel *ch, void *arg)
+{
+	struct relay *r = arg;
+
+	upstream_channel_changed(&r->up, ch);
+}
+
+static void
+push(struct session *s, struct frame *f)
+{
+	struct relay *r = s->relay;
+
+	if (s->close_code)
+		return;
+	if (outq_push(&s->q, f, (size_t)r->cfg.max_queue_bytes)) {
+		r->slow_closed++;
+		log_msg(LOG_WARN, "session: closing a subscriber whose send queue passed %lld bytes "
+			"(%u frames waiting)", (long long)r->cfg.max_queue_bytes, s->q.count);
+		outq_clear(&s->q);
+		session_close(s, CLOSE_SLOW_CONSUMER, "send queue overflow: client too slow");
+		return;
+	}
+	r->frames_out++;
+	if (s->q.count == 1)
+		lws_callback_on_writable(s->wsi);
+}
+
+void
+session_fanout(struct relay *r, struct reg_channel *ch, struct frame *f)
+{
+	(void)r;
+	for (uint32_t i = 0; i < ch->n_members; i++)
+		push(ch->members[i]->sub->owner, f);
+}
+
+void
+session_notice(struct session *s, const char *data_json)
+{
+	struct frame *f = envelope_notice(s->relay->epoch, (int64_t)relay_now_ms(), data_json);
+
+	if (!f)
+		return;
+	push(s, f);
+	frame_unref(f);
+}
+
+static void
+notice_kv(struct session *s, const char *type, const char *channel, const char *code,
+	  const char *message)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *txt;
+
+	if (!o)
+		return;
+	cJSON_AddStringToObject(o, "type", type);
+	if (code)
+		cJSON_AddStringToObject(o, "code", code);
+	if (channel)
+		cJSON_AddStringToObject(o, "channel", channel);
+	if (message)
+		cJSON_AddStringToObject(o, "message", message);
+	txt = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (txt) {
+		session_notice(s, txt);
+		free(txt);
+	}
+}
+
+void
+session_close(struct session *s, uint16_t code, const char *reason)
+{
+	if (s->close_code)
+		return;
+	s->close_code = code;
+	lws_close_reason(s->wsi, code, (unsigned char *)reason, strlen(reason));
+	/* The close frame goes out from WRITEABLE; a peer that never lets us
+	 * write is cut after a few seconds regardless. */
+	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 3);
+	lws_callback_on_writable(s->wsi);
+}
+
+static void
+subscribe(struct session *s, const char *name, size_t len)
+{
+	struct relay *r = s->relay;
+	struct reg_channel *ch;
+	char chan[CHNAME_MAX + 1];
+	int rc;
+
+	if (len > CHNAME_MAX || !chname_allowed((const char *const *)r->cfg.allowed_channels,
+						 r->cfg.n_allowed, name, len)) {
+		char shown[CHNAME_MAX + 1];
+		size_t n = len > CHNAME_MAX ? CHNAME_MAX : len;
+
+		memcpy(shown, name, n);
+		shown[n] = '\0';
+		notice_kv(s, "error", shown, "channel_not_allowed",
+			  "channel is not a valid UW channel name or not in allowed_channels");
+		return;
+	}
+	memcpy(chan, name, len);
+	chan[len] = '\0';
+	if (s->sub.n >= r->cfg.max_channels &&
+	    !registry_is_member(&s->sub, registry_find(&r->reg, name, len))) {
+		notice_kv(s, "error", chan, "too_many_channels", "too many channels on one socket");
+		return;
+	}
+	rc = registry_subscribe(&r->reg, &s->sub, chan, len, &ch);
+	if (rc == REG_ERR) {
+		notice_kv(s, "error", chan, "internal", "out of memory");
+		return;
+	}
+	if (rc == REG_FIRST)
+		upstream_channel_changed(&r->up, ch);
+	notice_kv(s, "subscribed", chan, NULL, NULL);
+}
+
+static void
+unsubscribe(struct session *s, const char *name, size_t len)
+{
+	struct relay *r = s->relay;
+	struct reg_channel *ch;
+	char chan[CHNAME_MAX + 1];
+	int rc;
+
+	if (len > CHNAME_MAX) {
+		notice_kv(s, "error", NULL, "not_subscribed", "not subscribed to that channel");
+		return;
+	}
+	memcpy(chan, name, len);
+	chan[len] = '\0';
+	rc = registry_unsubscribe(&r->reg, &s->sub, chan, len, &ch);
+	if (rc == REG_NOT_SUBSCRIBED) {
+		notice_kv(s, "error", chan, "not_subscribed", "not subscribed to that channel");
+		return;
+	}
+	if (rc == REG_LAST)
+		upstream_channel_changed(&r->up, ch);
+	notice_kv(s, "unsubscribed", chan, NULL, NULL);
+}
+
+/* Splits the request URI into path and query. */
+static void
+split_uri(const char *uri, char *path, size_t plen)
+{
+	size_t n = strcspn(uri, "?");
+
+	if (n >= plen)
+		n = plen - 1;
+	memcpy(path, uri, n);
+	path[n] = '\0';
+}
+
+int
+session_path_known(struct relay *r, const char *uri)
+{
+	char path[256];
+
+	split_uri(uri, path, sizeof(path));
+	return !strcmp(path, GENERIC_PATH) ||
+	       config_endpoint_by_path(&r->cfg, path, strlen(path)) != NULL;
+}
+
+int
+session_established(struct session *s, struct lws *wsi, struct relay *r)
+{
+	char uri[512], path[256], arg[1024];
+	const struct config_endpoint *ep;
+	int n;
+
+	memset(s, 0, sizeof(*s));
+	s->wsi = wsi;
+	s->relay = r;
+	s->is_ws = 1;
+	s->sub.owner = s;
+	s->next = r->sessions;
+	if (r->sessions)
+		r->sessions->prev = s;
+	r->sessions = s;
+	r->n_sessions++;
+
+	n = lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
+	if (n <= 0)
+		return -1;
+	split_uri(uri, path, sizeof(path));
+	ep = config_endpoint_by_path(&r->cfg, path, strlen(path));
+	if (ep) {
+		snprintf(s->endpoint_channel, sizeof(s->endpoint_channel), "%s", ep->channel);
+		log_msg(LOG_DEBUG, "session: new subscriber on %s (%s)", path, ep->channel);
+		subscribe(s, ep->channel, strlen(ep->channel));
+		return 0;
+	}
+	s->generic = 1;
+	log_msg(LOG_DEBUG, "session: new subscriber on %s", path);
+	if (lws_get_urlarg_by_name(wsi, "channels", arg, sizeof(arg))) {
+		const char *p = arg + strlen("channels=");
+
+		/* lws returns "channels=a,b": subscribe to each name in turn */
+		while (*p) {
+			size_t l = strcspn(p, ",");
+
+			if (l)
+				subscribe(s, p, l);
+			p += l;
+			if (*p == ',')
+				p++;
+		}
+	}
+	return 0;
+}
+
+int
+session_receive(struct session *s, const char *in, size_t len)
+{
+	struct relay *r = s->relay;
+	cJSON *msg, *action, *channel;
+
+	if (!lws_is_final_fragment(s->wsi) || lws_remaining_packet_payload(s->wsi) ||
+	    !lws_is_first_fragment(s->wsi) || len > (size_t)r->cfg.max_message) {
+		/* Fragments and big messages are refused rather than buffered:
+		 * a browser has no reason to send either. */
+		session_close(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large");
+		return 0;
+	}
+	if (!s->generic) {
+		notice_kv(s, "error", NULL, "read_only_endpoint",
+			  "this endpoint takes no messages; use /api/stream/ws to choose channels");
+		return 0;
+	}
+	msg = cJSON_ParseWithLength(in, len);
+	if (!msg || !cJSON_IsObject(msg)) {
+		cJSON_Delete(msg);
+		notice_kv(s, "error", NULL, "bad_request", "message must be a JSON object");
+		return 0;
+	}
+	action = cJSON_GetObjectItemCaseSensitive(msg, "action");
+	channel = cJSON_GetObjectItemCaseSensitive(msg, "channel");
+	if (!cJSON_IsString(action) || !cJSON_IsString(channel)) {
+		notice_kv(s, "error", NULL, "bad_request",
+			  "expected {\"action\":\"subscribe\"|\"unsubscribe\",\"channel\":\"...\"}");
+	} else if (!strcmp(action->valuestring, "subscribe"))
+		subscribe(s, channel->valuestring, strlen(channel->valuestring));
+	else if (!strcmp(action->valuestring, "unsubscribe"))
+		unsubscribe(s, channel->valuestring, strlen(channel->valuestring));
+	else
+		notice_kv(s, "error", NULL, "bad_request", "unknown action");
+	cJSON_Delete(msg);
+	return 0;
+}
+
+int
+session_writeable(struct session *s)
+{
+	struct frame *f;
+
+	if (s->close_code)
+		return -1;	/* lws sends the close set by lws_close_reason */
+	while ((f = outq_peek(&s->q))) {
+		if (lws_write(s->wsi, frame_data(f), f->len, LWS_WRITE_TEXT) < (int)f->len)
+			return -1;
+		outq_pop(&s->q);
+		if (lws_send_pipe_choked(s->wsi))
+			break;
+	}
+	if (s->q.count)
+		lws_callback_on_writable(s->wsi);
+	return 0;
+}
+
+void
+session_closed(struct session *s)
+{
+	struct relay *r = s->relay;
+
+	if (!s->is_ws || !r)
+		return;
+	registry_unsubscribe_all(&r->reg, &s->sub, last_left, r);
+	outq_clear(&s->q);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		r->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	r->n_sessions--;
+	s->is_ws = 0;
+}

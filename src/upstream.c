@@ -1,0 +1,610 @@
+/* upstream.c: the single WebSocket connection to UW.
+ *
+ * State: DISABLED (no token) or WAITING -> CONNECTING -> CONNECTED, and back
+ * to WAITING on any failure, with the delay from backoff.c scheduled on an
+ * lws_sul. Joins and leaves are not sent from where subscriptions change:
+ * the registry marks the channel dirty and the WRITEABLE callback
+ * reconciles each dirty channel's wanted state (has subscribers or not)
+ * with what UW was told, so any burst of subscribe/unsubscribe collapses
+ * into at most one message per channel and nothing is sent while down.
+ *
+ * Health: our own timer rather than lws' validity policy, because the
+ * config allows fractional seconds and because only silence (no frame and
+ * no pong) should lead to a ping, and only a missing pong to a reconnect. */
+#include <stdlib.h>
+#include <string.h>
+#include "backoff.h"
+#include "envelope.h"
+#include "upframe.h"
+#include "relay.h"
+
+/* lws' validity pings are turned off for this connection: see above. */
+static const lws_retry_bo_t no_validity = {
+	.secs_since_valid_ping = 0,
+	.secs_since_valid_hangup = 0,
+};
+
+static void schedule_retry(struct upstream *up);
+static void health_cb(lws_sorted_usec_list_t *sul);
+
+static char *
+url_encode(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *out = malloc(strlen(s) * 3 + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '_' || c == '.' || c == '~')
+			*o++ = (char)c;
+		else {
+			*o++ = '%';
+			*o++ = hex[c >> 4];
+			*o++ = hex[c & 15];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+void
+upstream_init(struct upstream *up, struct relay *r)
+{
+	memset(up, 0, sizeof(*up));
+	up->relay = r;
+	up->rl_malformed = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
+	up->rl_ack = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
+}
+
+const char *
+upstream_status_word(const struct upstream *up)
+{
+	if (up->state == UP_DISABLED)
+		return "disabled";
+	if (up->state == UP_CONNECTED)
+		return "connected";
+	if (up->unauthorized)
+		return "unauthorized";
+	return "disconnected";
+}
+
+static void
+set_error(struct upstream *up, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+set_error(struct upstream *up, const char *fmt, ...)
+{
+	va_list ap;
+	char raw[256];
+
+	va_start(ap, fmt);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	va_end(ap);
+	/* errors can quote lws text that quotes the URL: mask like a log line */
+	log_mask(up->last_error, sizeof(up->last_error), raw);
+}
+
+static void
+connect_now(struct upstream *up)
+{
+	struct relay *r = up->relay;
+	struct lws_client_connect_info i;
+
+	memset(&i, 0, sizeof(i));
+	i.context = r->ctx;
+	i.vhost = r->vh_client;
+	i.address = up->url.host;
+	i.port = up->url.port;
+	i.path = up->path_with_token;
+	i.host = up->url.host;
+	i.origin = up->url.host;
+	i.ssl_connection = up->url.tls ? LCCSCF_USE_SSL : 0;
+	i.local_protocol_name = "uw-upstream";
+	i.retry_and_idle_policy = &no_validity;
+	i.pwsi = &up->wsi;
+	i.opaque_user_data = up;
+
+	up->state = UP_CONNECTING;
+	log_msg(LOG_INFO, "upstream: connecting to %s (attempt %u)", up->url_masked, up->attempt + 1);
+	/* Note: lws 4.1.6 has no async DNS here, so a hostname is resolved
+	 * with a blocking getaddrinfo() inside the loop. */
+	if (!lws_client_connect_via_info(&i)) {
+		up->wsi = NULL;
+		set_error(up, "connect to %s failed to start", up->url.host);
+		log_msg(LOG_WARN, "upstream: %s", up->last_error);
+		schedule_retry(up);
+	}
+}
+
+static void
+retry_cb(lws_sorted_usec_list_t *sul)
+{
+	struct upstream *up = lws_container_of(sul, struct upstream, sul_retry);
+
+	if (up->state == UP_WAITING)
+		connect_now(up);
+}
+
+static void
+schedule_retry(struct upstream *up)
+{
+	const struct config *c = &up->relay->cfg;
+	struct backoff_cfg bc = { c->reconnect_initial, c->reconnect_max, c->reconnect_jitter };
+	uint64_t delay;
+	unsigned att;
+
+	if (up->state == UP_STOPPED || up->state == UP_DISABLED)
+		return;
+	up->attempt++;
+	/* a token UW refuses will not fix itself in seconds: retry slowly */
+	att = up->unauthorized ? 64 : up->attempt;
+	{
+		uint32_t rnd = 0;
+
+		lws_get_random(up->relay->ctx, &rnd, sizeof(rnd));
+		delay = backoff_delay_ms(&bc, att, (double)rnd / 4294967296.0);
+	}
+	up->state = UP_WAITING;
+	up->next_retry_at_ms = relay_mono_ms() + delay;
+	log_msg(LOG_INFO, "upstream: retrying in %.3f s", (double)delay / 1000.0);
+	lws_sul_schedule(up->relay->ctx, 0, &up->sul_retry, retry_cb, (lws_usec_t)delay * 1000);
+}
+
+void
+upstream_start(struct upstream *up)
+{
+	struct relay *r = up->relay;
+	char *enc;
+	size_t n;
+
+	if (config_parse_url(r->cfg.upstream_url, &up->url)) {
+		up->state = UP_DISABLED;
+		snprintf(up->disabled_reason, sizeof(up->disabled_reason), "upstream url is invalid");
+		return;
+	}
+	snprintf(up->url_masked, sizeof(up->url_masked), "%s://%s:%d%s?token=***",
+		 up->url.tls ? "wss" : "ws", up->url.host, up->url.port, up->url.path);
+	if (!r->token) {
+		up->state = UP_DISABLED;
+		log_msg(LOG_WARN, "upstream: disabled: %s", up->disabled_reason);
+		return;
+	}
+	enc = url_encode(r->token);
+	if (!enc) {
+		up->state = UP_DISABLED;
+		snprintf(up->disabled_reason, sizeof(up->disabled_reason), "out of memory");
+		return;
+	}
+	n = strlen(up->url.path) + strlen(enc) + 8;
+	up->path_with_token = malloc(n);
+	if (up->path_with_token)
+		snprintf(up->path_with_token, n, "%s?token=%s", up->url.path, enc);
+	free(enc);
+	if (!up->path_with_token) {
+		up->state = UP_DISABLED;
+		return;
+	}
+	if (!up->url.tls)
+		log_msg(LOG_WARN, "upstream: %s is plain ws://: the token crosses the network unencrypted "
+			"(fine for a local simulator, never for UW)", up->url_masked);
+	connect_now(up);
+}
+
+void
+upstream_channel_changed(struct upstream *up, struct reg_channel *ch)
+{
+	registry_mark_dirty(&up->relay->reg, ch);
+	if (up->state == UP_CONNECTED && up->wsi)
+		lws_callback_on_writable(up->wsi);
+}
+
+static void
+reset_channels(struct upstream *up)
+{
+	struct registry *reg = &up->relay->reg;
+	struct reg_channel *ch;
+	uint32_t it;
+
+	for (ch = registry_first(reg, &it); ch; ch = registry_next(reg, ch, &it)) {
+		ch->up_state = UPCH_NONE;
+		ch->ack_status[0] = '\0';
+	}
+}
+
+static void
+mark_all_wanted_dirty(struct upstream *up)
+{
+	struct registry *reg = &up->relay->reg;
+	struct reg_channel *ch;
+	uint32_t it;
+
+	for (ch = registry_first(reg, &it); ch; ch = registry_next(reg, ch, &it))
+		if (ch->n_members)
+			registry_mark_dirty(reg, ch);
+}
+
+void
+upstream_stop(struct upstream *up)
+{
+	lws_sul_cancel(&up->sul_retry);
+	lws_sul_cancel(&up->sul_health);
+	if (up->state == UP_DISABLED)
+		return;
+	up->state = UP_STOPPED;
+	if (up->wsi) {
+		lws_close_reason(up->wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)"relay stopping", 14);
+		lws_set_timeout(up->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	}
+}
+
+void
+upstream_free(struct upstream *up)
+{
+	lws_sul_cancel(&up->sul_retry);
+	lws_sul_cancel(&up->sul_health);
+	free(up->rx);
+	up->rx = NULL;
+	if (up->path_with_token) {
+		memset(up->path_with_token, 0, strlen(up->path_with_token));
+		free(up->path_with_token);
+		up->path_with_token = NULL;
+	}
+}
+
+/* ---- health ---- */
+
+static void
+health_arm(struct upstream *up, uint64_t in_ms)
+{
+	lws_sul_schedule(up->relay->ctx, 0, &up->sul_health, health_cb, (lws_usec_t)in_ms * 1000);
+}
+
+static void
+health_cb(lws_sorted_usec_list_t *sul)
+{
+	struct upstream *up = lws_container_of(sul, struct upstream, sul_health);
+	const struct config *c = &up->relay->cfg;
+	uint64_t now = relay_mono_ms(), idle_ms = (uint64_t)(c->health_idle * 1000),
+		 pong_ms = (uint64_t)(c->health_pong * 1000);
+
+	if (up->state != UP_CONNECTED || !up->wsi)
+		return;
+	if (up->ping_sent_ms) {
+		if (now - up->ping_sent_ms >= pong_ms) {
+			set_error(up, "no pong within %.3g s after %.3g s of silence: link is dead",
+				  c->health_pong, c->health_idle);
+			log_msg(LOG_WARN, "upstream: %s, reconnecting", up->last_error);
+			lws_set_timeout(up->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+			return;
+		}
+		health_arm(up, up->ping_sent_ms + pong_ms - now);
+		return;
+	}
+	if (now - up->last_rx_ms >= idle_ms) {
+		log_msg(LOG_DEBUG, "upstream: %.3g s of silence, sending a ping", c->health_idle);
+		up->ping_due = 1;
+		up->ping_sent_ms = now;
+		lws_callback_on_writable(up->wsi);
+		health_arm(up, pong_ms);
+		return;
+	}
+	health_arm(up, up->last_rx_ms + idle_ms - now);
+}
+
+/* ---- incoming frames ---- */
+
+static void
+on_ack(struct upstream *up, const struct upframe *f)
+{
+	struct reg_channel *ch = f->channel_escaped ? NULL :
+				 registry_find(&up->relay->reg, f->channel, f->channel_len);
+	size_t sl = f->ack_status_len;
+
+	if (f->ack_ok)
+		up->acks_ok++;
+	else {
+		up->acks_failed++;
+		log_limited(&up->rl_ack, relay_mono_ms(), LOG_WARN,
+			    "upstream: join of '%.*s' answered with status '%.*s'",
+			    (int)(f->channel_len > 64 ? 64 : f->channel_len), f->channel,
+			    (int)(sl > 32 ? 32 : sl), f->ack_status);
+		set_error(up, "join of '%.*s' answered with status '%.*s'",
+			  (int)(f->channel_len > 64 ? 64 : f->channel_len), f->channel,
+			  (int)(sl > 32 ? 32 : sl), f->ack_status);
+	}
+	if (!ch)
+		return;
+	if (sl >= sizeof(ch->ack_status))
+		sl = sizeof(ch->ack_status) - 1;
+	memcpy(ch->ack_status, f->ack_status, sl);
+	ch->ack_status[sl] = '\0';
+	if (ch->up_state == UPCH_JOIN_SENT)
+		ch->up_state = f->ack_ok ? UPCH_ACKED : UPCH_ACK_FAILED;
+}
+
+static void
+on_message(struct upstream *up, const char *buf, size_t len)
+{
+	struct relay *r = up->relay;
+	struct upframe f;
+	struct reg_channel *ch;
+	struct frame *out;
+
+	up->frames_in++;
+	up->bytes_in += len;
+	up->last_frame_ms = relay_now_ms();
+	switch (upframe_parse(buf, len, &f)) {
+	case UPFRAME_MALFORMED:
+		up->malformed++;
+		log_limited(&up->rl_malformed, relay_mono_ms(), LOG_WARN,
+			    "upstream: dropped a malformed frame (%s, %zu bytes)", f.error, len);
+		return;
+	case UPFRAME_ACK:
+		on_ack(up, &f);
+		return;
+	case UPFRAME_DATA:
+		break;
+	}
+	ch = f.channel_escaped ? NULL : registry_find(&r->reg, f.channel, f.channel_len);
+	if (!ch || !ch->n_members) {
+		up->unrouted++;
+		return;
+	}
+	ch->frames_in++;
+	ch->bytes_in += len;
+	out = envelope_data(ch->name, ch->name_len, registry_next_seq(ch), r->epoch,
+			    (int64_t)up->last_frame_ms, f.payload, f.payload_len);
+	if (!out) {
+		log_msg(LOG_ERR, "upstream: out of memory building a frame for '%s'", ch->name);
+		return;
+	}
+	session_fanout(r, ch, out);
+	frame_unref(out);
+}
+
+static void
+on_receive(struct upstream *up, struct lws *wsi, const char *in, size_t len)
+{
+	int first = lws_is_first_fragment(wsi), final = lws_is_final_fragment(wsi) &&
+						       !lws_remaining_packet_payload(wsi);
+	size_t max = (size_t)up->relay->cfg.max_frame;
+
+	up->last_rx_ms = relay_mono_ms();
+	up->ping_sent_ms = 0;
+	if (first && !up->rx_len && !up->rx_discard)
+		up->rx_binary = lws_frame_is_binary(wsi);
+	if (!up->rx_discard) {
+		if (up->rx_len + len > max) {
+			up->rx_discard = 1;
+			up->rx_len = 0;
+		} else if (final && !up->rx_len) {
+			/* the common case: a whole message in one callback, no copy */
+			if (up->rx_binary) {
+				up->malformed++;
+				log_limited(&up->rl_malformed, relay_mono_ms(), LOG_WARN,
+					    "upstream: dropped a binary frame (%zu bytes)", len);
+			} else
+				on_message(up, in, len);
+			return;
+		} else {
+			if (up->rx_len + len > up->rx_cap) {
+				size_t nc = up->rx_cap ? up->rx_cap : 16384;
+				char *nb;
+
+				while (nc < up->rx_len + len)
+					nc *= 2;
+				if (nc > max)
+					nc = max;
+				nb = realloc(up->rx, nc);
+				if (!nb) {
+					up->rx_discard = 1;
+					up->rx_len = 0;
+					goto check_final;
+				}
+				up->rx = nb;
+				up->rx_cap = nc;
+			}
+			memcpy(up->rx + up->rx_len, in, len);
+			up->rx_len += len;
+		}
+	}
+check_final:
+	if (!final)
+		return;
+	if (up->rx_discard) {
+		up->oversize++;
+		log_limited(&up->rl_malformed, relay_mono_ms(), LOG_WARN,
+			    "upstream: dropped a frame over max_frame (%zu bytes)", max);
+	} else if (up->rx_binary) {
+		up->malformed++;
+		log_limited(&up->rl_malformed, relay_mono_ms(), LOG_WARN,
+			    "upstream: dropped a binary frame (%zu bytes)", up->rx_len);
+	} else
+		on_message(up, up->rx, up->rx_len);
+	up->rx_len = 0;
+	up->rx_discard = 0;
+	/* a burst of big frames should not pin a big buffer forever */
+	if (up->rx_cap > 65536) {
+		free(up->rx);
+		up->rx = NULL;
+		up->rx_cap = 0;
+	}
+}
+
+/* ---- writing joins, leaves and pings ---- */
+
+static int
+send_text(struct lws *wsi, const char *txt)
+{
+	unsigned char buf[LWS_PRE + 256];
+	size_t n = strlen(txt);
+
+	if (n > sizeof(buf) - LWS_PRE)
+		return -1;
+	memcpy(buf + LWS_PRE, txt, n);
+	return lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_TEXT) < (int)n ? -1 : 0;
+}
+
+static int
+on_writeable(struct upstream *up, struct lws *wsi)
+{
+	struct registry *reg = &up->relay->reg;
+	struct reg_channel *ch;
+	char msg[160];
+
+	if (up->ping_due) {
+		unsigned char buf[LWS_PRE + 4];
+
+		up->ping_due = 0;
+		if (lws_write(wsi, buf + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+			return -1;
+		if (lws_send_pipe_choked(wsi)) {
+			lws_callback_on_writable(wsi);
+			return 0;
+		}
+	}
+	while ((ch = registry_pop_dirty(reg))) {
+		int want = ch->n_members > 0;
+
+		if (want && ch->up_state == UPCH_NONE) {
+			snprintf(msg, sizeof(msg), "{\"channel\":\"%s\",\"msg_type\":\"join\"}", ch->name);
+			ch->up_state = UPCH_JOIN_SENT;
+			up->joins_sent++;
+			log_msg(LOG_INFO, "upstream: join %s", ch->name);
+		} else if (!want && ch->up_state != UPCH_NONE) {
+			snprintf(msg, sizeof(msg), "{\"channel\":\"%s\",\"msg_type\":\"leave\"}", ch->name);
+			ch->up_state = UPCH_NONE;
+			ch->ack_status[0] = '\0';
+			up->leaves_sent++;
+			log_msg(LOG_INFO, "upstream: leave %s", ch->name);
+		} else
+			continue;
+		if (send_text(wsi, msg))
+			return -1;
+		if (lws_send_pipe_choked(wsi)) {
+			if (reg->dirty_head)
+				lws_callback_on_writable(wsi);
+			return 0;
+		}
+	}
+	return 0;
+}
+
+static void
+on_established(struct upstream *up)
+{
+	up->state = UP_CONNECTED;
+	up->unauthorized = 0;
+	up->attempt = 0;
+	up->connects++;
+	up->connected_since_ms = relay_now_ms();
+	up->last_rx_ms = relay_mono_ms();
+	up->ping_sent_ms = 0;
+	up->ping_due = 0;
+	up->last_error[0] = '\0';
+	up->rx_len = 0;
+	up->rx_discard = 0;
+	log_msg(LOG_INFO, "upstream: connected to %s", up->url_masked);
+	reset_channels(up);
+	mark_all_wanted_dirty(up);
+	if (up->relay->reg.dirty_head)
+		lws_callback_on_writable(up->wsi);
+	health_arm(up, (uint64_t)(up->relay->cfg.health_idle * 1000));
+}
+
+static void
+on_lost(struct upstream *up, const char *why)
+{
+	int was_connected = up->state == UP_CONNECTED;
+
+	up->wsi = NULL;
+	lws_sul_cancel(&up->sul_health);
+	reset_channels(up);
+	up->connected_since_ms = 0;
+	up->rx_len = 0;
+	up->rx_discard = 0;
+	if (why && *why)
+		set_error(up, "%s", why);
+	if (was_connected) {
+		up->disconnects++;
+		log_msg(LOG_WARN, "upstream: connection lost%s%s", up->last_error[0] ? ": " : "",
+			up->last_error);
+	}
+	if (up->state == UP_STOPPED)
+		return;
+	schedule_retry(up);
+}
+
+int
+upstream_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		  size_t len)
+{
+	struct upstream *up = lws_get_opaque_user_data(wsi);
+	(void)user;
+
+	if (!up)
+		return 0;
+	switch (reason) {
+	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+		unsigned char **p = (unsigned char **)in, *end = (*p) + len;
+
+		if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_USER_AGENT,
+						 (unsigned char *)UWRELAY_USER_AGENT,
+						 (int)strlen(UWRELAY_USER_AGENT), p, end))
+			return -1;
+		break;
+	}
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
+		const char *why = in ? (const char *)in : "unknown error";
+		int status = lws_http_client_http_response(wsi);
+
+		if (status == 401 || strstr(why, "unauthorized")) {
+			if (!up->unauthorized)
+				log_msg(LOG_ERR, "upstream: UW refused the token (HTTP 401): it lacks the "
+					"websocket scope or is wrong; retrying slowly");
+			up->unauthorized = 1;
+			set_error(up, "HTTP 401 Unauthorized: the token does not have the websocket scope");
+		} else {
+			up->unauthorized = 0;
+			if (status > 0)
+				set_error(up, "handshake failed: HTTP %d (%s)", status, why);
+			else
+				set_error(up, "connect failed: %s", why);
+			log_msg(LOG_WARN, "upstream: %s", up->last_error);
+		}
+		up->wsi = NULL;
+		on_lost(up, NULL);
+		break;
+	}
+	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		on_established(up);
+		break;
+	case LWS_CALLBACK_CLIENT_RECEIVE:
+		on_receive(up, wsi, in, len);
+		break;
+	case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
+		up->last_rx_ms = relay_mono_ms();
+		up->ping_sent_ms = 0;
+		break;
+	case LWS_CALLBACK_CLIENT_WRITEABLE:
+		return on_writeable(up, wsi);
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if (len >= 2) {
+			unsigned code = ((unsigned char *)in)[0] << 8 | ((unsigned char *)in)[1];
+
+			set_error(up, "UW closed the connection (code %u)", code);
+		} else
+			set_error(up, "UW closed the connection");
+		break;
+	case LWS_CALLBACK_CLIENT_CLOSED:
+		on_lost(up, up->last_error[0] ? NULL : "connection closed");
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
