@@ -37,6 +37,9 @@ struct config {
 	int64_t max_queue_bytes;
 	int64_t max_message;
 	int64_t max_channels;
+	/* history */
+	int64_t history_size;
+	int64_t history_max_bytes;
 	/* log */
 	char *log_level;
 };

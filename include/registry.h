@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "chname.h"
+#include "history.h"
 
 #define REGISTRY_MAX_IDLE 4096
 
@@ -41,7 +42,8 @@ struct reg_channel {
 	struct reg_channel *hnext;		/* hash chain */
 	struct reg_channel *dnext;		/* dirty list */
 	struct reg_channel *iprev, *inext;	/* idle list (no members) */
-	void *user;		/* the caller's per-channel state (history) */
+	struct history hist;	/* recent frames, for resume */
+	void *user;		/* the caller's per-channel state */
 };
 
 struct reg_member {

@@ -17,6 +17,7 @@
 
 /* Close codes the relay sends to browsers (documented in docs/PROTOCOL.md). */
 #define CLOSE_SLOW_CONSUMER 4001	/* send queue went over clients.max_queue_bytes */
+#define CLOSE_ENDPOINT_REMOVED 4002	/* a reload removed or changed this endpoint */
 
 enum upstream_state {
 	UP_DISABLED = 0,	/* no token: never connects */
@@ -64,9 +65,11 @@ struct session {
 	struct reg_sub sub;
 	struct outq q;
 	char endpoint_channel[CHNAME_MAX + 1];	/* "" on the generic endpoint */
+	char endpoint_path[128];
 	uint8_t is_ws;
 	uint8_t generic;
 	uint16_t close_code;		/* non-zero: close with this at the next chance */
+	size_t replay_bonus;		/* queue allowance still owed to a resume replay */
 	/* HTTP answer in progress */
 	unsigned char *http_buf;	/* LWS_PRE + body */
 	size_t http_len, http_sent;
@@ -87,6 +90,8 @@ struct relay {
 	uint64_t n_sessions;
 	uint64_t slow_closed;		/* closed for a full send queue */
 	uint64_t frames_out;		/* frame deliveries queued */
+	const char *config_path;	/* for SIGHUP reloads; NULL: built-in defaults */
+	uint64_t reloads, reload_failures;
 	int signal_fd;
 	int stopping;
 	uint64_t stop_deadline_ms;
@@ -102,7 +107,7 @@ uint64_t relay_mono_ms(void);
 /* ---- relay.c ---- */
 /* Builds the context, listeners and upstream client. Returns 0, or -1
  * after logging why. cfg is taken over by the relay. */
-int relay_init(struct relay *r, struct config *cfg);
+int relay_init(struct relay *r, struct config *cfg, const char *config_path);
 /* Runs the event loop until a stop signal. Returns the exit code. */
 int relay_run(struct relay *r);
 void relay_destroy(struct relay *r);
@@ -114,6 +119,8 @@ char *relay_read_token(const struct config *cfg, char *why, size_t whylen);
 void upstream_init(struct upstream *up, struct relay *r);
 /* Starts connecting (or stays disabled with the given reason). */
 void upstream_start(struct upstream *up);
+/* Applies a changed upstream url: reconnects to it. */
+void upstream_reconfigure(struct upstream *up);
 /* Leaves UW politely and stops reconnecting. */
 void upstream_stop(struct upstream *up);
 /* A channel got its first subscriber or lost its last: reconcile. */
@@ -133,8 +140,13 @@ void session_closed(struct session *s);
 void session_fanout(struct relay *r, struct reg_channel *ch, struct frame *f);
 /* Queues a $relay notice with data object `data_json` to s. */
 void session_notice(struct session *s, const char *data_json);
+/* Sends one $relay notice (built once) to every session. */
+void session_broadcast_notice(struct relay *r, const char *data_json);
 /* Schedules s to be closed with code and reason. */
 void session_close(struct session *s, uint16_t code, const char *reason);
+/* After a reload: closes sessions whose endpoint is gone and drops
+ * subscriptions to channels no longer allowed. */
+void session_config_changed(struct relay *r);
 /* 1 if path (and query) names a WebSocket endpoint the relay serves. */
 int session_path_known(struct relay *r, const char *path);
 

@@ -63,6 +63,12 @@ static const struct field clients_fields[] = {
 	{ NULL, 0, 0, 0, 0, NULL }
 };
 
+static const struct field history_fields[] = {
+	{ "size", F_INT, OFF(history_size), 0, 1000000, NULL },
+	{ "max_bytes", F_INT, OFF(history_max_bytes), 0, 1024.0 * 1024 * 1024, NULL },
+	{ NULL, 0, 0, 0, 0, NULL }
+};
+
 static const struct field log_fields[] = {
 	{ "level", F_LOGLEVEL, OFF(log_level), 0, 0, NULL },
 	{ NULL, 0, 0, 0, 0, NULL }
@@ -74,6 +80,7 @@ static const struct field root_fields[] = {
 	{ "endpoints", F_ENDPOINTS, 0, 0, 0, NULL },
 	{ "allowed_channels", F_STRLIST, 0, 0, 0, NULL },
 	{ "clients", F_MAP, 0, 0, 0, clients_fields },
+	{ "history", F_MAP, 0, 0, 0, history_fields },
 	{ "log", F_MAP, 0, 0, 0, log_fields },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
@@ -169,6 +176,8 @@ config_defaults(struct config *cfg)
 	cfg->max_queue_bytes = 1048576;
 	cfg->max_message = 4096;
 	cfg->max_channels = 64;
+	cfg->history_size = 1000;
+	cfg->history_max_bytes = 4194304;
 	cfg->log_level = strdup("info");
 	cfg->endpoints = calloc(N_ELEMS(default_endpoints), sizeof(*cfg->endpoints));
 	cfg->allowed_channels = calloc(N_ELEMS(default_allowed), sizeof(char *));

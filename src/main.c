@@ -78,7 +78,7 @@ main(int argc, char **argv)
 	log_set_level(log_level_from_name(cfg.log_level));
 	lws_set_log_level(log_lws_mask(), log_lws_emit);
 
-	if (relay_init(&relay, &cfg)) {
+	if (relay_init(&relay, &cfg, path)) {
 		relay_destroy(&relay);
 		config_free(&cfg);
 		return 1;

@@ -63,6 +63,7 @@ channel_free(struct registry *r, struct reg_channel *ch)
 {
 	if (r->on_evict)
 		r->on_evict(ch, r->evict_arg);
+	history_clear(&ch->hist);
 	free(ch->members);
 	free(ch);
 }

@@ -99,12 +99,63 @@ browser_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 	return 0;
 }
 
+/* ---- reload ---- */
+
+static int
+str_differs(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "");
+}
+
+/* SIGHUP: a new config replaces the old one unless it is broken. What
+ * cannot change without a restart (listener, TLS trust) is kept and said. */
+static void
+reload(struct relay *r)
+{
+	struct config nc;
+	char err[512];
+	int url_changed;
+
+	if (!r->config_path) {
+		log_msg(LOG_WARN, "relay: SIGHUP: no configuration file to reload (started without -c)");
+		return;
+	}
+	if (config_load(r->config_path, &nc, err, sizeof(err))) {
+		r->reload_failures++;
+		log_msg(LOG_ERR, "relay: reload rejected, keeping the running configuration: %s", err);
+		return;
+	}
+	if (str_differs(nc.listen_address, r->cfg.listen_address) || nc.listen_port != r->cfg.listen_port) {
+		log_msg(LOG_WARN, "relay: listen address or port changed: that needs a restart; "
+			"still listening on %s:%lld", r->cfg.listen_address, (long long)r->cfg.listen_port);
+		free(nc.listen_address);
+		nc.listen_address = strdup(r->cfg.listen_address);
+		nc.listen_port = r->cfg.listen_port;
+	}
+	if (str_differs(nc.ca_file, r->cfg.ca_file) || str_differs(nc.token_file, r->cfg.token_file))
+		log_msg(LOG_WARN, "relay: upstream ca_file or token_file changed: that needs a restart");
+	url_changed = str_differs(nc.upstream_url, r->cfg.upstream_url);
+	config_free(&r->cfg);
+	r->cfg = nc;
+	log_set_level(log_level_from_name(r->cfg.log_level));
+	lws_set_log_level(log_lws_mask(), log_lws_emit);
+	session_config_changed(r);
+	if (url_changed)
+		upstream_reconfigure(&r->up);
+	r->reloads++;
+	log_msg(LOG_INFO, "relay: configuration reloaded from %s", r->config_path);
+}
+
 /* ---- signals ---- */
 
+/* While stopping, wake the loop every 20 ms so relay_run() can see when
+ * every socket has gone (or the grace period is over). */
 static void
-stop_done_cb(lws_sorted_usec_list_t *sul)
+stop_tick_cb(lws_sorted_usec_list_t *sul)
 {
-	(void)sul;
+	struct relay *r = lws_container_of(sul, struct relay, sul_stop);
+
+	lws_sul_schedule(r->ctx, 0, &r->sul_stop, stop_tick_cb, 20 * 1000);
 }
 
 static void
@@ -120,8 +171,7 @@ begin_shutdown(struct relay *r, int sig)
 	for (s = r->sessions; s; s = s->next)
 		session_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "relay shutting down");
 	upstream_stop(&r->up);
-	/* wake the loop when the grace period is over */
-	lws_sul_schedule(r->ctx, 0, &r->sul_stop, stop_done_cb, SHUTDOWN_GRACE_MS * 1000);
+	lws_sul_schedule(r->ctx, 0, &r->sul_stop, stop_tick_cb, 20 * 1000);
 	r->stop_deadline_ms = relay_mono_ms() + SHUTDOWN_GRACE_MS;
 }
 
@@ -143,8 +193,7 @@ signal_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 			begin_shutdown(r, (int)si.ssi_signo);
 			break;
 		case SIGHUP:
-			log_msg(LOG_WARN, "relay: SIGHUP received; configuration reload is not implemented "
-				"yet, restart the relay to apply changes");
+			reload(r);
 			break;
 		default:
 			break;
@@ -270,7 +319,7 @@ make_epoch(struct relay *r)
 }
 
 int
-relay_init(struct relay *r, struct config *cfg)
+relay_init(struct relay *r, struct config *cfg, const char *config_path)
 {
 	struct lws_context_creation_info info;
 	char why[256] = "";
@@ -280,6 +329,7 @@ relay_init(struct relay *r, struct config *cfg)
 	r->cfg = *cfg;
 	memset(cfg, 0, sizeof(*cfg));
 	r->start_ms = relay_now_ms();
+	r->config_path = config_path;
 	if (registry_init(&r->reg))
 		return -1;
 	upstream_init(&r->up, r);

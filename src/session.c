@@ -18,6 +18,39 @@ _Static_assert(FRAME_PRE >= LWS_PRE, "frame headroom must cover LWS_PRE");
 
 #define GENERIC_PATH "/api/stream/ws"
 
+/* Where a client wants to resume from: ?since=SEQ[&epoch=E] or the
+ * subscribe message's "since" and "epoch". */
+struct resume {
+	int has_since;
+	uint64_t since;
+	char epoch[17];		/* "" when not given */
+};
+
+/* Parses a decimal seq; returns 0 on success. */
+static int
+parse_seq(const char *p, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!*p)
+		return -1;
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+valid_epoch(const char *e)
+{
+	size_t n = strlen(e);
+
+	return n == 16 && strspn(e, "0123456789abcdef") == 16;
+}
+
 static void
 last_left(struct reg_channel *ch, void *arg)
 {
@@ -26,24 +59,26 @@ last_left(struct reg_channel *ch, void *arg)
 	upstream_channel_changed(&r->up, ch);
 }
 
-static void
+/* Queues f for s. Returns 0, or -1 if s was closed as too slow. */
+static int
 push(struct session *s, struct frame *f)
 {
 	struct relay *r = s->relay;
 
 	if (s->close_code)
-		return;
-	if (outq_push(&s->q, f, (size_t)r->cfg.max_queue_bytes)) {
+		return -1;
+	if (outq_push(&s->q, f, (size_t)r->cfg.max_queue_bytes + s->replay_bonus)) {
 		r->slow_closed++;
 		log_msg(LOG_WARN, "session: closing a subscriber whose send queue passed %lld bytes "
 			"(%u frames waiting)", (long long)r->cfg.max_queue_bytes, s->q.count);
 		outq_clear(&s->q);
 		session_close(s, CLOSE_SLOW_CONSUMER, "send queue overflow: client too slow");
-		return;
+		return -1;
 	}
 	r->frames_out++;
 	if (s->q.count == 1)
 		lws_callback_on_writable(s->wsi);
+	return 0;
 }
 
 void
@@ -65,27 +100,92 @@ session_notice(struct session *s, const char *data_json)
 	frame_unref(f);
 }
 
-static void
-notice_kv(struct session *s, const char *type, const char *channel, const char *code,
-	  const char *message)
+void
+session_broadcast_notice(struct relay *r, const char *data_json)
 {
-	cJSON *o = cJSON_CreateObject();
-	char *txt;
+	struct frame *f = envelope_notice(r->epoch, (int64_t)relay_now_ms(), data_json);
+	struct session *s;
 
-	if (!o)
+	if (!f)
 		return;
-	cJSON_AddStringToObject(o, "type", type);
-	if (code)
-		cJSON_AddStringToObject(o, "code", code);
-	if (channel)
-		cJSON_AddStringToObject(o, "channel", channel);
-	if (message)
-		cJSON_AddStringToObject(o, "message", message);
-	txt = cJSON_PrintUnformatted(o);
+	for (s = r->sessions; s; s = s->next)
+		push(s, f);
+	frame_unref(f);
+}
+
+/* Sends o as a $relay notice and frees it. */
+static void
+notice_obj(struct session *s, cJSON *o)
+{
+	char *txt = o ? cJSON_PrintUnformatted(o) : NULL;
+
 	cJSON_Delete(o);
 	if (txt) {
 		session_notice(s, txt);
 		free(txt);
+	}
+}
+
+static cJSON *
+notice_new(const char *type, const char *channel)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o) {
+		cJSON_AddStringToObject(o, "type", type);
+		if (channel)
+			cJSON_AddStringToObject(o, "channel", channel);
+	}
+	return o;
+}
+
+static void
+notice_kv(struct session *s, const char *type, const char *channel, const char *code,
+	  const char *message)
+{
+	cJSON *o = notice_new(type, channel);
+
+	if (o && code)
+		cJSON_AddStringToObject(o, "code", code);
+	if (o && message)
+		cJSON_AddStringToObject(o, "message", message);
+	notice_obj(s, o);
+}
+
+/* Replays ch's history after rs->since to s, or says why it cannot. */
+static void
+replay(struct session *s, struct reg_channel *ch, const struct resume *rs)
+{
+	struct relay *r = s->relay;
+	const struct history *h = &ch->hist;
+	uint64_t first = history_first_seq(h), last = ch->seq;
+	cJSON *o;
+
+	if (rs->epoch[0] && strcmp(rs->epoch, r->epoch)) {
+		o = notice_new("gap", ch->name);
+		cJSON_AddStringToObject(o, "reason", "epoch");
+		cJSON_AddStringToObject(o, "message",
+					"the relay restarted since that epoch: missed frames are not recoverable");
+		notice_obj(s, o);
+		return;
+	}
+	if (rs->since >= last)
+		return;		/* nothing missed */
+	if (!h->count || rs->since + 1 < first) {
+		o = notice_new("gap", ch->name);
+		cJSON_AddStringToObject(o, "reason", "too_old");
+		cJSON_AddNumberToObject(o, "from", (double)(rs->since + 1));
+		cJSON_AddNumberToObject(o, "to", (double)(h->count ? first - 1 : last));
+		cJSON_AddStringToObject(o, "message", "these frames are no longer held: not recovered");
+		notice_obj(s, o);
+	}
+	/* The replay may exceed the live queue cap by design: allow it once. */
+	for (uint32_t i = history_index_after(h, rs->since); i < h->count; i++) {
+		struct frame *f = history_at(h, i);
+
+		s->replay_bonus += frame_cost(f);
+		if (push(s, f))
+			return;
 	}
 }
 
@@ -103,7 +203,7 @@ session_close(struct session *s, uint16_t code, const char *reason)
 }
 
 static void
-subscribe(struct session *s, const char *name, size_t len)
+subscribe(struct session *s, const char *name, size_t len, const struct resume *rs)
 {
 	struct relay *r = s->relay;
 	struct reg_channel *ch;
@@ -135,7 +235,19 @@ subscribe(struct session *s, const char *name, size_t len)
 	}
 	if (rc == REG_FIRST)
 		upstream_channel_changed(&r->up, ch);
-	notice_kv(s, "subscribed", chan, NULL, NULL);
+	if (rc == REG_ALREADY) {
+		notice_kv(s, "subscribed", chan, NULL, NULL);
+		return;
+	}
+	{
+		cJSON *o = notice_new("subscribed", chan);
+
+		cJSON_AddNumberToObject(o, "seq", (double)ch->seq);
+		cJSON_AddStringToObject(o, "upstream", upstream_status_word(&r->up));
+		notice_obj(s, o);
+	}
+	if (rs && rs->has_since)
+		replay(s, ch, rs);
 }
 
 static void
@@ -189,6 +301,7 @@ session_established(struct session *s, struct lws *wsi, struct relay *r)
 {
 	char uri[512], path[256], arg[1024];
 	const struct config_endpoint *ep;
+	struct resume rs = { 0, 0, "" };
 	int n;
 
 	memset(s, 0, sizeof(*s));
@@ -206,11 +319,24 @@ session_established(struct session *s, struct lws *wsi, struct relay *r)
 	if (n <= 0)
 		return -1;
 	split_uri(uri, path, sizeof(path));
+	if (lws_get_urlarg_by_name(wsi, "since", arg, sizeof(arg))) {
+		if (parse_seq(arg + strlen("since="), &rs.since))
+			notice_kv(s, "error", NULL, "bad_request", "since must be a whole number");
+		else
+			rs.has_since = 1;
+	}
+	if (lws_get_urlarg_by_name(wsi, "epoch", arg, sizeof(arg))) {
+		if (!valid_epoch(arg + strlen("epoch=")))
+			notice_kv(s, "error", NULL, "bad_request", "epoch must be 16 hex digits");
+		else
+			snprintf(rs.epoch, sizeof(rs.epoch), "%s", arg + strlen("epoch="));
+	}
 	ep = config_endpoint_by_path(&r->cfg, path, strlen(path));
 	if (ep) {
 		snprintf(s->endpoint_channel, sizeof(s->endpoint_channel), "%s", ep->channel);
+		snprintf(s->endpoint_path, sizeof(s->endpoint_path), "%s", ep->path);
 		log_msg(LOG_DEBUG, "session: new subscriber on %s (%s)", path, ep->channel);
-		subscribe(s, ep->channel, strlen(ep->channel));
+		subscribe(s, ep->channel, strlen(ep->channel), &rs);
 		return 0;
 	}
 	s->generic = 1;
@@ -223,7 +349,7 @@ session_established(struct session *s, struct lws *wsi, struct relay *r)
 			size_t l = strcspn(p, ",");
 
 			if (l)
-				subscribe(s, p, l);
+				subscribe(s, p, l, &rs);
 			p += l;
 			if (*p == ',')
 				p++;
@@ -236,7 +362,7 @@ int
 session_receive(struct session *s, const char *in, size_t len)
 {
 	struct relay *r = s->relay;
-	cJSON *msg, *action, *channel;
+	cJSON *msg, *action, *channel, *since, *epoch;
 
 	if (!lws_is_final_fragment(s->wsi) || lws_remaining_packet_payload(s->wsi) ||
 	    !lws_is_first_fragment(s->wsi) || len > (size_t)r->cfg.max_message) {
@@ -258,15 +384,39 @@ session_receive(struct session *s, const char *in, size_t len)
 	}
 	action = cJSON_GetObjectItemCaseSensitive(msg, "action");
 	channel = cJSON_GetObjectItemCaseSensitive(msg, "channel");
+	since = cJSON_GetObjectItemCaseSensitive(msg, "since");
+	epoch = cJSON_GetObjectItemCaseSensitive(msg, "epoch");
 	if (!cJSON_IsString(action) || !cJSON_IsString(channel)) {
 		notice_kv(s, "error", NULL, "bad_request",
 			  "expected {\"action\":\"subscribe\"|\"unsubscribe\",\"channel\":\"...\"}");
-	} else if (!strcmp(action->valuestring, "subscribe"))
-		subscribe(s, channel->valuestring, strlen(channel->valuestring));
+	} else if (!strcmp(action->valuestring, "subscribe")) {
+		struct resume rs = { 0, 0, "" };
+
+		if (since && !(cJSON_IsNumber(since) && since->valuedouble >= 0 &&
+			       since->valuedouble <= 9007199254740992.0 &&
+			       since->valuedouble == (double)(uint64_t)since->valuedouble)) {
+			notice_kv(s, "error", channel->valuestring, "bad_request",
+				  "since must be a whole number");
+			goto out;
+		}
+		if (epoch && !(cJSON_IsString(epoch) && valid_epoch(epoch->valuestring))) {
+			notice_kv(s, "error", channel->valuestring, "bad_request",
+				  "epoch must be 16 hex digits");
+			goto out;
+		}
+		if (since) {
+			rs.has_since = 1;
+			rs.since = (uint64_t)since->valuedouble;
+		}
+		if (epoch)
+			snprintf(rs.epoch, sizeof(rs.epoch), "%s", epoch->valuestring);
+		subscribe(s, channel->valuestring, strlen(channel->valuestring), &rs);
+	}
 	else if (!strcmp(action->valuestring, "unsubscribe"))
 		unsubscribe(s, channel->valuestring, strlen(channel->valuestring));
 	else
 		notice_kv(s, "error", NULL, "bad_request", "unknown action");
+out:
 	cJSON_Delete(msg);
 	return 0;
 }
@@ -281,6 +431,7 @@ session_writeable(struct session *s)
 	while ((f = outq_peek(&s->q))) {
 		if (lws_write(s->wsi, frame_data(f), f->len, LWS_WRITE_TEXT) < (int)f->len)
 			return -1;
+		s->replay_bonus -= s->replay_bonus < frame_cost(f) ? s->replay_bonus : frame_cost(f);
 		outq_pop(&s->q);
 		if (lws_send_pipe_choked(s->wsi))
 			break;
@@ -307,4 +458,40 @@ session_closed(struct session *s)
 		s->next->prev = s->prev;
 	r->n_sessions--;
 	s->is_ws = 0;
+}
+
+void
+session_config_changed(struct relay *r)
+{
+	const struct config *c = &r->cfg;
+
+	for (struct session *s = r->sessions; s; s = s->next) {
+		if (s->close_code)
+			continue;
+		if (!s->generic) {
+			const struct config_endpoint *ep =
+				config_endpoint_by_path(c, s->endpoint_path, strlen(s->endpoint_path));
+
+			if (!ep || strcmp(ep->channel, s->endpoint_channel))
+				session_close(s, CLOSE_ENDPOINT_REMOVED,
+					      "endpoint removed or changed by a configuration reload");
+			continue;
+		}
+		/* walk backwards: unsubscribing swap-removes from the array */
+		for (int i = (int)s->sub.n - 1; i >= 0; i--) {
+			struct reg_channel *ch = s->sub.m[i]->ch;
+			char name[CHNAME_MAX + 1];
+			cJSON *o;
+
+			if (chname_allowed((const char *const *)c->allowed_channels, c->n_allowed,
+					   ch->name, ch->name_len))
+				continue;
+			memcpy(name, ch->name, (size_t)ch->name_len + 1);
+			if (registry_unsubscribe(&r->reg, &s->sub, name, strlen(name), &ch) == REG_LAST)
+				upstream_channel_changed(&r->up, ch);
+			o = notice_new("unsubscribed", name);
+			cJSON_AddStringToObject(o, "reason", "channel no longer allowed by the relay's configuration");
+			notice_obj(s, o);
+		}
+	}
 }

@@ -11,6 +11,7 @@
  * Health: our own timer rather than lws' validity policy, because the
  * config allows fractional seconds and because only silence (no frame and
  * no pong) should lead to a ping, and only a missing pong to a reconnect. */
+#include <cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 #include "backoff.h"
@@ -154,44 +155,85 @@ schedule_retry(struct upstream *up)
 	lws_sul_schedule(up->relay->ctx, 0, &up->sul_retry, retry_cb, (lws_usec_t)delay * 1000);
 }
 
-void
-upstream_start(struct upstream *up)
+static void
+wipe_path(struct upstream *up)
+{
+	if (up->path_with_token) {
+		memset(up->path_with_token, 0, strlen(up->path_with_token));
+		free(up->path_with_token);
+		up->path_with_token = NULL;
+	}
+}
+
+/* Derives the URL pieces and the secret request path from the config.
+ * Returns 0, or -1 with disabled_reason set. */
+static int
+prepare(struct upstream *up)
 {
 	struct relay *r = up->relay;
 	char *enc;
 	size_t n;
 
+	wipe_path(up);
 	if (config_parse_url(r->cfg.upstream_url, &up->url)) {
-		up->state = UP_DISABLED;
 		snprintf(up->disabled_reason, sizeof(up->disabled_reason), "upstream url is invalid");
-		return;
+		return -1;
 	}
 	snprintf(up->url_masked, sizeof(up->url_masked), "%s://%s:%d%s?token=***",
 		 up->url.tls ? "wss" : "ws", up->url.host, up->url.port, up->url.path);
-	if (!r->token) {
-		up->state = UP_DISABLED;
-		log_msg(LOG_WARN, "upstream: disabled: %s", up->disabled_reason);
-		return;
-	}
+	if (!r->token)
+		return -1;
 	enc = url_encode(r->token);
 	if (!enc) {
-		up->state = UP_DISABLED;
 		snprintf(up->disabled_reason, sizeof(up->disabled_reason), "out of memory");
-		return;
+		return -1;
 	}
 	n = strlen(up->url.path) + strlen(enc) + 8;
 	up->path_with_token = malloc(n);
 	if (up->path_with_token)
 		snprintf(up->path_with_token, n, "%s?token=%s", up->url.path, enc);
+	memset(enc, 0, strlen(enc));
 	free(enc);
 	if (!up->path_with_token) {
-		up->state = UP_DISABLED;
-		return;
+		snprintf(up->disabled_reason, sizeof(up->disabled_reason), "out of memory");
+		return -1;
 	}
 	if (!up->url.tls)
 		log_msg(LOG_WARN, "upstream: %s is plain ws://: the token crosses the network unencrypted "
 			"(fine for a local simulator, never for UW)", up->url_masked);
+	return 0;
+}
+
+void
+upstream_start(struct upstream *up)
+{
+	if (prepare(up)) {
+		up->state = UP_DISABLED;
+		log_msg(LOG_WARN, "upstream: disabled: %s", up->disabled_reason);
+		return;
+	}
 	connect_now(up);
+}
+
+void
+upstream_reconfigure(struct upstream *up)
+{
+	if (up->state == UP_DISABLED || up->state == UP_STOPPED)
+		return;
+	if (prepare(up)) {
+		log_msg(LOG_ERR, "upstream: new url unusable (%s); staying down", up->disabled_reason);
+		lws_sul_cancel(&up->sul_retry);
+		up->state = UP_DISABLED;
+		if (up->wsi)
+			lws_set_timeout(up->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		return;
+	}
+	log_msg(LOG_INFO, "upstream: url changed to %s", up->url_masked);
+	if (up->wsi) {
+		/* on_lost() reconnects, to the new url */
+		set_error(up, "upstream url changed by a configuration reload");
+		lws_set_timeout(up->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	}
 }
 
 void
@@ -248,11 +290,7 @@ upstream_free(struct upstream *up)
 	lws_sul_cancel(&up->sul_health);
 	free(up->rx);
 	up->rx = NULL;
-	if (up->path_with_token) {
-		memset(up->path_with_token, 0, strlen(up->path_with_token));
-		free(up->path_with_token);
-		up->path_with_token = NULL;
-	}
+	wipe_path(up);
 }
 
 /* ---- health ---- */
@@ -362,6 +400,7 @@ on_message(struct upstream *up, const char *buf, size_t len)
 		log_msg(LOG_ERR, "upstream: out of memory building a frame for '%s'", ch->name);
 		return;
 	}
+	history_add(&ch->hist, out, (uint32_t)r->cfg.history_size, (size_t)r->cfg.history_max_bytes);
 	session_fanout(r, ch, out);
 	frame_unref(out);
 }
@@ -494,6 +533,28 @@ on_writeable(struct upstream *up, struct lws *wsi)
 	return 0;
 }
 
+/* Tells every browser that the upstream went up or down, so a UI can show
+ * "reconnecting" rather than mistake an outage for a quiet market. */
+static void
+announce(struct upstream *up, const char *state)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *txt;
+
+	if (!o)
+		return;
+	cJSON_AddStringToObject(o, "type", "upstream");
+	cJSON_AddStringToObject(o, "state", state);
+	if (strcmp(state, "connected") && up->last_error[0])
+		cJSON_AddStringToObject(o, "reason", up->last_error);
+	txt = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (txt) {
+		session_broadcast_notice(up->relay, txt);
+		free(txt);
+	}
+}
+
 static void
 on_established(struct upstream *up)
 {
@@ -514,6 +575,7 @@ on_established(struct upstream *up)
 	if (up->relay->reg.dirty_head)
 		lws_callback_on_writable(up->wsi);
 	health_arm(up, (uint64_t)(up->relay->cfg.health_idle * 1000));
+	announce(up, "connected");
 }
 
 static void
@@ -533,8 +595,10 @@ on_lost(struct upstream *up, const char *why)
 		up->disconnects++;
 		log_msg(LOG_WARN, "upstream: connection lost%s%s", up->last_error[0] ? ": " : "",
 			up->last_error);
+		if (up->state != UP_STOPPED)
+			announce(up, "disconnected");
 	}
-	if (up->state == UP_STOPPED)
+	if (up->state == UP_STOPPED || up->state == UP_DISABLED)
 		return;
 	schedule_retry(up);
 }
