@@ -21,6 +21,8 @@ struct config {
 	/* listen */
 	char *listen_address;
 	int64_t listen_port;
+	int listen_allow_anonymous;	/* serve beyond loopback without auth */
+	char *listen_tls_cert, *listen_tls_key;
 	/* upstream */
 	char *upstream_url;
 	char *token_file;
@@ -28,6 +30,7 @@ struct config {
 	int64_t max_frame;
 	double reconnect_initial, reconnect_max, reconnect_jitter;
 	double health_idle, health_pong;
+	double ack_timeout;
 	/* endpoints, allowed channels */
 	struct config_endpoint *endpoints;
 	size_t n_endpoints;
@@ -37,6 +40,15 @@ struct config {
 	int64_t max_queue_bytes;
 	int64_t max_message;
 	int64_t max_channels;
+	double max_msg_rate;
+	int64_t max_connections;
+	int64_t max_per_ip;
+	char **allowed_origins;
+	size_t n_allowed_origins;
+	/* auth (secrets) */
+	char **auth_tokens;
+	size_t n_auth_tokens;
+	char *auth_tokens_file;
 	/* history */
 	int64_t history_size;
 	int64_t history_max_bytes;

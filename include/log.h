@@ -21,6 +21,8 @@ int log_get_level(void);
 /* Registers a secret to be masked as "***" in every later line (a copy is
  * kept; the URL-encoded form is masked too). Empty strings are ignored. */
 void log_add_secret(const char *secret);
+/* Same for a secret given by pointer and length. */
+void log_add_secret_n(const char *secret, size_t len);
 /* Forgets every secret (at exit, so the copies are wiped and freed). */
 void log_clear_secrets(void);
 

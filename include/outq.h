@@ -1,7 +1,8 @@
 /* outq.h: a subscriber's bounded queue of shared frames, pure.
  *
- * A ring of frame pointers that grows by doubling up to a count cap and is
- * freed again when it empties, so an idle subscriber costs no ring at all.
+ * A ring of frame pointers that grows by doubling up to a count cap; a ring
+ * grown past 64 slots is freed again when it empties, so a burst does not
+ * pin memory, and a subscriber that never got a frame costs no ring.
  * The byte limit counts the shared frames' full size, so a lagging client
  * is detected by what it pins in memory. */
 #ifndef UWRELAY_OUTQ_H

@@ -36,6 +36,7 @@ struct reg_channel {
 	uint8_t dirty;		/* on the registry's dirty list */
 	uint64_t seq;		/* last seq given out */
 	uint64_t frames_in, bytes_in;
+	uint64_t join_sent_ms;	/* monotonic time of the last join sent */
 	char ack_status[16];	/* last ack status seen, "" if none */
 	struct reg_member **members;
 	uint32_t n_members, cap_members;

@@ -6,7 +6,9 @@
 
 #include <libwebsockets.h>
 #include <stdint.h>
+#include "access.h"
 #include "config.h"
+#include "ipcount.h"
 #include "frame.h"
 #include "log.h"
 #include "outq.h"
@@ -38,6 +40,8 @@ struct upstream {
 	struct config_url url;
 	lws_sorted_usec_list_t sul_retry;
 	lws_sorted_usec_list_t sul_health;
+	lws_sorted_usec_list_t sul_ack;
+	unsigned unacked;		/* joins past ack_timeout without an ack */
 	uint64_t next_retry_at_ms;
 	uint64_t connected_since_ms;	/* 0 when not connected */
 	uint64_t last_frame_ms;		/* last data or ack frame */
@@ -66,10 +70,13 @@ struct session {
 	struct outq q;
 	char endpoint_channel[CHNAME_MAX + 1];	/* "" on the generic endpoint */
 	char endpoint_path[128];
+	char peer[IPCOUNT_ADDR_MAX];	/* client address, for max_per_ip */
 	uint8_t is_ws;
 	uint8_t generic;
 	uint16_t close_code;		/* non-zero: close with this at the next chance */
 	size_t replay_bonus;		/* queue allowance still owed to a resume replay */
+	double msg_tokens;		/* token bucket for client messages */
+	uint64_t msg_last_ms;
 	/* HTTP answer in progress */
 	unsigned char *http_buf;	/* LWS_PRE + body */
 	size_t http_len, http_sent;
@@ -86,6 +93,9 @@ struct relay {
 	uint64_t start_ms;
 	char *token;			/* secret */
 	int allowed_anywhere;		/* listening beyond loopback */
+	struct access access;		/* subscriber tokens */
+	struct ipcount per_ip;		/* WebSocket sessions per client address */
+	uint64_t auth_failures, origin_refusals, limit_refusals;
 	struct session *sessions;	/* WebSocket sessions */
 	uint64_t n_sessions;
 	uint64_t slow_closed;		/* closed for a full send queue */
@@ -149,6 +159,12 @@ void session_close(struct session *s, uint16_t code, const char *reason);
 void session_config_changed(struct relay *r);
 /* 1 if path (and query) names a WebSocket endpoint the relay serves. */
 int session_path_known(struct relay *r, const char *path);
+
+/* ---- access.c ---- */
+/* Checks a request against auth tokens and, for WebSocket upgrades, the
+ * allowed origins and connection limits. Returns 0 if allowed, else the
+ * HTTP status to refuse with and a reason in *why. */
+int access_check(struct relay *r, struct lws *wsi, int websocket, const char **why);
 
 /* ---- http_api.c ---- */
 /* Answers an HTTP request for uri. Returns what the lws callback returns. */

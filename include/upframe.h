@@ -1,8 +1,10 @@
 /* upframe.h: parsing one text frame from UW, pure.
  *
- * UW frames are `[CHANNEL, PAYLOAD]`. An ack is a frame whose payload is an
- * object with exactly the keys "response" and "status". Pointers in the
- * result point into the caller's buffer: nothing is copied. */
+ * UW frames are `[CHANNEL, PAYLOAD]` with CHANNEL a string and PAYLOAD a
+ * JSON object; anything else is malformed. An ack is a frame whose payload
+ * is an object of at most 512 bytes with exactly the keys "response" and
+ * "status". Pointers in the result point into the caller's buffer: nothing
+ * is copied. */
 #ifndef UWRELAY_UPFRAME_H
 #define UWRELAY_UPFRAME_H
 

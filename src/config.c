@@ -14,7 +14,7 @@
 #include "config.h"
 #include "log.h"
 
-enum ftype { F_STR, F_INT, F_DUR, F_FRAC, F_MAP, F_STRLIST, F_ENDPOINTS, F_LOGLEVEL };
+enum ftype { F_STR, F_INT, F_DUR, F_FRAC, F_BOOL, F_MAP, F_STRLIST, F_ENDPOINTS, F_LOGLEVEL };
 
 struct field {
 	const char *key;
@@ -22,76 +22,128 @@ struct field {
 	size_t off;
 	double min, max;
 	const struct field *sub;	/* F_MAP */
+	size_t off_n;			/* F_STRLIST: offset of the count */
+	int (*valid)(const char *);	/* F_STRLIST: item check, or NULL */
+	const char *what;		/* F_STRLIST: what an item must be */
 };
 
 #define OFF(m) offsetof(struct config, m)
 #define EOFF(m) offsetof(struct config_endpoint, m)
+#define STR(k, m) { .key = k, .type = F_STR, .off = OFF(m) }
+#define NUM(k, t, m, lo, hi) { .key = k, .type = t, .off = OFF(m), .min = lo, .max = hi }
+#define BOOL(k, m) { .key = k, .type = F_BOOL, .off = OFF(m) }
+#define LIST(k, m, n, check, w) \
+	{ .key = k, .type = F_STRLIST, .off = OFF(m), .off_n = OFF(n), .valid = check, .what = w }
+#define SECTION(k, fields) { .key = k, .type = F_MAP, .sub = fields }
+#define END { .key = NULL }
+
+static int
+origin_valid(const char *o)
+{
+	return (!strncmp(o, "http://", 7) || !strncmp(o, "https://", 8)) && !strchr(o + 8, '/');
+}
+
+static int
+auth_token_valid(const char *t)
+{
+	size_t n = strlen(t);
+
+	if (n < 16 || n > 256)
+		return 0;
+	for (; *t; t++)
+		if ((unsigned char)*t <= ' ' || (unsigned char)*t >= 0x7f || *t == '&' || *t == '#')
+			return 0;
+	return 1;
+}
 
 static const struct field reconnect_fields[] = {
-	{ "initial_delay", F_DUR, OFF(reconnect_initial), 0.001, 86400, NULL },
-	{ "max_delay", F_DUR, OFF(reconnect_max), 0.001, 86400, NULL },
-	{ "jitter", F_FRAC, OFF(reconnect_jitter), 0, 1, NULL },
-	{ NULL, 0, 0, 0, 0, NULL }
+	NUM("initial_delay", F_DUR, reconnect_initial, 0.001, 86400),
+	NUM("max_delay", F_DUR, reconnect_max, 0.001, 86400),
+	NUM("jitter", F_FRAC, reconnect_jitter, 0, 1),
+	END
 };
 
 static const struct field health_fields[] = {
-	{ "idle_timeout", F_DUR, OFF(health_idle), 0.05, 86400, NULL },
-	{ "pong_timeout", F_DUR, OFF(health_pong), 0.05, 86400, NULL },
-	{ NULL, 0, 0, 0, 0, NULL }
+	NUM("idle_timeout", F_DUR, health_idle, 0.05, 86400),
+	NUM("pong_timeout", F_DUR, health_pong, 0.05, 86400),
+	END
+};
+
+static const struct field tls_fields[] = {
+	STR("cert", listen_tls_cert),
+	STR("key", listen_tls_key),
+	END
 };
 
 static const struct field listen_fields[] = {
-	{ "address", F_STR, OFF(listen_address), 0, 0, NULL },
-	{ "port", F_INT, OFF(listen_port), 1, 65535, NULL },
-	{ NULL, 0, 0, 0, 0, NULL }
+	STR("address", listen_address),
+	NUM("port", F_INT, listen_port, 1, 65535),
+	BOOL("allow_anonymous", listen_allow_anonymous),
+	SECTION("tls", tls_fields),
+	END
 };
 
 static const struct field upstream_fields[] = {
-	{ "url", F_STR, OFF(upstream_url), 0, 0, NULL },
-	{ "token_file", F_STR, OFF(token_file), 0, 0, NULL },
-	{ "ca_file", F_STR, OFF(ca_file), 0, 0, NULL },
-	{ "max_frame", F_INT, OFF(max_frame), 1024, 64.0 * 1024 * 1024, NULL },
-	{ "reconnect", F_MAP, 0, 0, 0, reconnect_fields },
-	{ "health", F_MAP, 0, 0, 0, health_fields },
-	{ NULL, 0, 0, 0, 0, NULL }
+	STR("url", upstream_url),
+	STR("token_file", token_file),
+	STR("ca_file", ca_file),
+	NUM("max_frame", F_INT, max_frame, 1024, 64.0 * 1024 * 1024),
+	NUM("ack_timeout", F_DUR, ack_timeout, 0.05, 3600),
+	SECTION("reconnect", reconnect_fields),
+	SECTION("health", health_fields),
+	END
 };
 
 static const struct field clients_fields[] = {
-	{ "max_queue_bytes", F_INT, OFF(max_queue_bytes), 4096, 1024.0 * 1024 * 1024, NULL },
-	{ "max_message", F_INT, OFF(max_message), 64, 1024.0 * 1024, NULL },
-	{ "max_channels", F_INT, OFF(max_channels), 1, 1024, NULL },
-	{ NULL, 0, 0, 0, 0, NULL }
+	NUM("max_queue_bytes", F_INT, max_queue_bytes, 4096, 1024.0 * 1024 * 1024),
+	NUM("max_message", F_INT, max_message, 64, 1024.0 * 1024),
+	NUM("max_channels", F_INT, max_channels, 1, 1024),
+	NUM("max_msg_rate", F_DUR, max_msg_rate, 0.1, 100000),
+	NUM("max_connections", F_INT, max_connections, 1, 10000000),
+	NUM("max_per_ip", F_INT, max_per_ip, 1, 10000000),
+	LIST("allowed_origins", allowed_origins, n_allowed_origins, origin_valid,
+	     "an origin such as https://example.com (scheme and host, no path)"),
+	END
 };
 
 static const struct field history_fields[] = {
-	{ "size", F_INT, OFF(history_size), 0, 1000000, NULL },
-	{ "max_bytes", F_INT, OFF(history_max_bytes), 0, 1024.0 * 1024 * 1024, NULL },
-	{ NULL, 0, 0, 0, 0, NULL }
+	NUM("size", F_INT, history_size, 0, 1000000),
+	NUM("max_bytes", F_INT, history_max_bytes, 0, 1024.0 * 1024 * 1024),
+	END
+};
+
+static const struct field auth_fields[] = {
+	LIST("tokens", auth_tokens, n_auth_tokens, auth_token_valid,
+	     "a token of 16 to 256 printable characters without spaces, '&' or '#'"),
+	STR("tokens_file", auth_tokens_file),
+	END
 };
 
 static const struct field log_fields[] = {
-	{ "level", F_LOGLEVEL, OFF(log_level), 0, 0, NULL },
-	{ NULL, 0, 0, 0, 0, NULL }
+	{ .key = "level", .type = F_LOGLEVEL, .off = OFF(log_level) },
+	END
 };
 
 static const struct field root_fields[] = {
-	{ "listen", F_MAP, 0, 0, 0, listen_fields },
-	{ "upstream", F_MAP, 0, 0, 0, upstream_fields },
-	{ "endpoints", F_ENDPOINTS, 0, 0, 0, NULL },
-	{ "allowed_channels", F_STRLIST, 0, 0, 0, NULL },
-	{ "clients", F_MAP, 0, 0, 0, clients_fields },
-	{ "history", F_MAP, 0, 0, 0, history_fields },
-	{ "log", F_MAP, 0, 0, 0, log_fields },
-	{ NULL, 0, 0, 0, 0, NULL }
+	SECTION("listen", listen_fields),
+	SECTION("upstream", upstream_fields),
+	{ .key = "endpoints", .type = F_ENDPOINTS },
+	LIST("allowed_channels", allowed_channels, n_allowed, chname_pattern_valid,
+	     "a channel name or a 'name:*' pattern"),
+	SECTION("clients", clients_fields),
+	SECTION("history", history_fields),
+	SECTION("auth", auth_fields),
+	SECTION("log", log_fields),
+	END
 };
 
 static const struct field endpoint_fields[] = {
-	{ "id", F_STR, EOFF(id), 0, 0, NULL },
-	{ "path", F_STR, EOFF(path), 0, 0, NULL },
-	{ "channel", F_STR, EOFF(channel), 0, 0, NULL },
-	{ "name", F_STR, EOFF(name), 0, 0, NULL },
-	{ "description", F_STR, EOFF(description), 0, 0, NULL },
-	{ NULL, 0, 0, 0, 0, NULL }
+	{ .key = "id", .type = F_STR, .off = EOFF(id) },
+	{ .key = "path", .type = F_STR, .off = EOFF(path) },
+	{ .key = "channel", .type = F_STR, .off = EOFF(channel) },
+	{ .key = "name", .type = F_STR, .off = EOFF(name) },
+	{ .key = "description", .type = F_STR, .off = EOFF(description) },
+	END
 };
 
 /* Paths the relay itself answers; an endpoint may not take them. */
@@ -153,8 +205,17 @@ config_free(struct config *cfg)
 	free(cfg->token_file);
 	free(cfg->ca_file);
 	free(cfg->log_level);
+	free(cfg->listen_tls_cert);
+	free(cfg->listen_tls_key);
+	free(cfg->auth_tokens_file);
 	endpoints_free(cfg->endpoints, cfg->n_endpoints);
 	strlist_free(cfg->allowed_channels, cfg->n_allowed);
+	strlist_free(cfg->allowed_origins, cfg->n_allowed_origins);
+	if (cfg->auth_tokens)
+		for (size_t i = 0; i < cfg->n_auth_tokens; i++)
+			if (cfg->auth_tokens[i])
+				memset(cfg->auth_tokens[i], 0, strlen(cfg->auth_tokens[i]));
+	strlist_free(cfg->auth_tokens, cfg->n_auth_tokens);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -173,16 +234,24 @@ config_defaults(struct config *cfg)
 	cfg->reconnect_jitter = 0.10;
 	cfg->health_idle = 30;
 	cfg->health_pong = 10;
+	cfg->ack_timeout = 5;
 	cfg->max_queue_bytes = 1048576;
 	cfg->max_message = 4096;
 	cfg->max_channels = 64;
+	cfg->max_msg_rate = 20;
 	cfg->history_size = 1000;
 	cfg->history_max_bytes = 4194304;
 	cfg->log_level = strdup("info");
+	cfg->listen_tls_cert = strdup("");
+	cfg->listen_tls_key = strdup("");
+	cfg->auth_tokens_file = strdup("");
+	cfg->max_connections = 20000;
+	cfg->max_per_ip = 20000;
 	cfg->endpoints = calloc(N_ELEMS(default_endpoints), sizeof(*cfg->endpoints));
 	cfg->allowed_channels = calloc(N_ELEMS(default_allowed), sizeof(char *));
 	if (!cfg->listen_address || !cfg->upstream_url || !cfg->token_file || !cfg->ca_file ||
-	    !cfg->log_level || !cfg->endpoints || !cfg->allowed_channels)
+	    !cfg->log_level || !cfg->endpoints || !cfg->allowed_channels || !cfg->listen_tls_cert ||
+	    !cfg->listen_tls_key || !cfg->auth_tokens_file)
 		goto oom;
 	for (size_t i = 0; i < N_ELEMS(default_endpoints); i++) {
 		const struct config_endpoint *d = &default_endpoints[i];
@@ -220,8 +289,8 @@ struct pctx {
 	yaml_document_t *doc;
 	char *err;
 	size_t errlen;
-	struct line_rec lines[64];
-	int n_lines;
+	struct line_rec *lines;	/* grows; freed by config_load_buffer */
+	int n_lines, cap_lines;
 };
 
 static int
@@ -248,10 +317,17 @@ remember_line(struct pctx *c, const void *addr, int line)
 			c->lines[i].line = line;
 			return;
 		}
-	if (c->n_lines < (int)N_ELEMS(c->lines)) {
-		c->lines[c->n_lines].addr = addr;
-		c->lines[c->n_lines++].line = line;
+	if (c->n_lines == c->cap_lines) {
+		int nc = c->cap_lines ? c->cap_lines * 2 : 64;
+		struct line_rec *nl = realloc(c->lines, sizeof(*nl) * (size_t)nc);
+
+		if (!nl)
+			return;	/* a message may then say line 1: harmless */
+		c->lines = nl;
+		c->cap_lines = nc;
 	}
+	c->lines[c->n_lines].addr = addr;
+	c->lines[c->n_lines++].line = line;
 }
 
 /* The line where the value at addr was set, or 1 for a built-in default. */
@@ -349,35 +425,40 @@ static int parse_map(struct pctx *c, const yaml_node_t *map, const struct field 
 		     void *base, const char *section);
 
 static int
-parse_strlist(struct pctx *c, const yaml_node_t *n, struct config *cfg, const char *key)
+parse_strlist(struct pctx *c, const yaml_node_t *n, const struct field *f, void *base)
 {
-	size_t cnt, i = 0;
+	char ***dst = (char ***)((char *)base + f->off);
+	size_t *dst_n = (size_t *)((char *)base + f->off_n), cnt, i = 0;
 	char **l;
 
-	if (n->type != YAML_SEQUENCE_NODE)
-		return fail(c, node_line(n), "'%s' must be a list, not %s", key, type_name(n->type));
-	cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	if (n->type == YAML_SCALAR_NODE && !*scalar(n) && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+		cnt = 0;	/* "key:" with nothing: an empty list */
+	else if (n->type != YAML_SEQUENCE_NODE)
+		return fail(c, node_line(n), "'%s' must be a list, not %s", f->key, type_name(n->type));
+	else
+		cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
 	l = calloc(cnt ? cnt : 1, sizeof(*l));
 	if (!l)
 		return fail(c, node_line(n), "out of memory");
-	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
-		yaml_node_t *e = yaml_document_get_node(c->doc, *it);
+	for (i = 0; i < cnt; i++) {
+		yaml_node_t *e = yaml_document_get_node(c->doc, n->data.sequence.items.start[i]);
 
-		if (want_scalar(c, e, key))
+		if (want_scalar(c, e, f->key))
 			goto bad;
-		if (!chname_pattern_valid(scalar(e))) {
-			fail(c, node_line(e), "'%s' is not a channel name or a 'name:*' pattern", scalar(e));
+		if (f->valid && !f->valid(scalar(e))) {
+			fail(c, node_line(e), "'%s' in '%s' is not %s", scalar(e), f->key, f->what);
 			goto bad;
 		}
 		l[i] = strdup(scalar(e));
-		if (!l[i++]) {
+		if (!l[i]) {
 			fail(c, node_line(e), "out of memory");
 			goto bad;
 		}
 	}
-	strlist_free(cfg->allowed_channels, cfg->n_allowed);
-	cfg->allowed_channels = l;
-	cfg->n_allowed = cnt;
+	strlist_free(*dst, *dst_n);
+	*dst = l;
+	*dst_n = cnt;
+	remember_line(c, dst, node_line(n));
 	return 0;
 bad:
 	strlist_free(l, i);
@@ -423,14 +504,17 @@ parse_endpoints(struct pctx *c, const yaml_node_t *n, struct config *cfg)
 	size_t cnt, i = 0;
 	struct config_endpoint *eps;
 
-	if (n->type != YAML_SEQUENCE_NODE)
+	if (n->type == YAML_SCALAR_NODE && !*scalar(n) && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+		cnt = 0;	/* "endpoints:" with nothing under it: none */
+	else if (n->type != YAML_SEQUENCE_NODE)
 		return fail(c, node_line(n), "'endpoints' must be a list, not %s", type_name(n->type));
-	cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	else
+		cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
 	eps = calloc(cnt ? cnt : 1, sizeof(*eps));
 	if (!eps)
 		return fail(c, node_line(n), "out of memory");
-	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
-		yaml_node_t *e = yaml_document_get_node(c->doc, *it);
+	for (size_t k = 0; k < cnt; k++) {
+		yaml_node_t *e = yaml_document_get_node(c->doc, n->data.sequence.items.start[k]);
 
 		if (e->type != YAML_MAPPING_NODE) {
 			fail(c, node_line(e), "each endpoint must be a mapping {id, path, channel, name, description}");
@@ -489,6 +573,17 @@ parse_field(struct pctx *c, const struct field *f, const yaml_node_t *v, void *b
 		*(double *)((char *)base + f->off) = d;
 		remember_line(c, (char *)base + f->off, node_line(v));
 		return 0;
+	case F_BOOL:
+		if (want_scalar(c, v, f->key))
+			return -1;
+		if (!strcmp(scalar(v), "true") || !strcmp(scalar(v), "yes") || !strcmp(scalar(v), "on"))
+			*(int *)((char *)base + f->off) = 1;
+		else if (!strcmp(scalar(v), "false") || !strcmp(scalar(v), "no") || !strcmp(scalar(v), "off"))
+			*(int *)((char *)base + f->off) = 0;
+		else
+			return fail(c, node_line(v), "'%s' must be true or false, not '%s'", f->key, scalar(v));
+		remember_line(c, (char *)base + f->off, node_line(v));
+		return 0;
 	case F_MAP:
 		if (v->type == YAML_SCALAR_NODE && !*scalar(v) && v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
 			return 0;	/* "section:" with nothing under it */
@@ -496,7 +591,7 @@ parse_field(struct pctx *c, const struct field *f, const yaml_node_t *v, void *b
 			return fail(c, node_line(v), "'%s' must be a mapping, not %s", f->key, type_name(v->type));
 		return parse_map(c, v, f->sub, base, f->key);
 	case F_STRLIST:
-		return parse_strlist(c, v, base, f->key);
+		return parse_strlist(c, v, f, base);
 	case F_ENDPOINTS:
 		return parse_endpoints(c, v, base);
 	}
@@ -550,6 +645,8 @@ config_parse_url(const char *url, struct config_url *out)
 		p = url + 5;
 	} else
 		return -1;
+	if (strpbrk(p, "?# "))
+		return -1;	/* the token is the only query we add */
 	slash = strchr(p, '/');
 	host_end = slash ? slash : p + strlen(p);
 	host = p;
@@ -606,8 +703,20 @@ check_config(struct pctx *c, struct config *cfg)
 		return fail(c, line_of(c, &cfg->upstream_url),
 			    "'url' must be a ws:// or wss:// URL with a host and no query, not '%s'",
 			    cfg->upstream_url);
+	if (strncmp(cfg->listen_address, "127.", 4) && strcmp(cfg->listen_address, "::1") &&
+	    strcmp(cfg->listen_address, "localhost") && !cfg->n_auth_tokens &&
+	    !cfg->auth_tokens_file[0] && !cfg->listen_allow_anonymous)
+		return fail(c, line_of(c, &cfg->listen_address),
+			    "listening on '%s' (beyond loopback) needs auth.tokens or auth.tokens_file, "
+			    "or listen.allow_anonymous: true: UW data is licensed for personal use",
+			    cfg->listen_address);
+	if (!*cfg->listen_tls_cert != !*cfg->listen_tls_key)
+		return fail(c, line_of(c, *cfg->listen_tls_cert ? (const void *)&cfg->listen_tls_cert :
+							     (const void *)&cfg->listen_tls_key),
+			    "listen.tls needs both 'cert' and 'key'");
 	if (cfg->reconnect_max < cfg->reconnect_initial)
-		return fail(c, line_of(c, &cfg->reconnect_max),
+		return fail(c, line_of(c, &cfg->reconnect_max) > 1 ? line_of(c, &cfg->reconnect_max) :
+								      line_of(c, &cfg->reconnect_initial),
 			    "'max_delay' (%g) must not be less than 'initial_delay' (%g)",
 			    cfg->reconnect_max, cfg->reconnect_initial);
 	return 0;
@@ -669,6 +778,7 @@ config_load_buffer(const char *name, const char *buf, size_t len, struct config 
 	}
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
+	free(c.lines);
 	if (rc)
 		config_free(cfg);
 	return rc;

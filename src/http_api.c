@@ -55,6 +55,8 @@ status_json(struct relay *r)
 		cJSON_AddStringToObject(root, "reason", up->disabled_reason);
 	else if (up->state != UP_CONNECTED && up->last_error[0])
 		cJSON_AddStringToObject(root, "reason", up->last_error);
+	else
+		cJSON_AddNullToObject(root, "reason");
 	uw = cJSON_AddObjectToObject(root, "uw_connection");
 	cJSON_AddBoolToObject(uw, "connected", up->state == UP_CONNECTED);
 	cJSON_AddBoolToObject(uw, "running", up->state != UP_DISABLED && up->state != UP_STOPPED);
@@ -109,6 +111,7 @@ status_json(struct relay *r)
 	cJSON_AddNumberToObject(uw, "oversize_frames", (double)up->oversize);
 	cJSON_AddNumberToObject(uw, "acks_ok", (double)up->acks_ok);
 	cJSON_AddNumberToObject(uw, "acks_failed", (double)up->acks_failed);
+	cJSON_AddNumberToObject(uw, "unacked_joins", up->unacked);
 	cJSON_AddNumberToObject(uw, "unrouted_frames", (double)up->unrouted);
 	cJSON_AddNumberToObject(uw, "joins_sent", (double)up->joins_sent);
 	cJSON_AddNumberToObject(uw, "leaves_sent", (double)up->leaves_sent);
@@ -206,6 +209,17 @@ http_api_request(struct session *s, struct lws *wsi, struct relay *r, const char
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) == 0) {
 		body = strdup("{\"error\":\"method not allowed\"}");
 		return respond(s, wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, "application/json", body);
+	}
+	if (strcmp(uri, "/healthz")) {
+		const char *why;
+		int st = access_check(r, wsi, 0, &why);
+
+		if (st) {
+			char msg[256];
+
+			snprintf(msg, sizeof(msg), "{\"error\":\"%s\"}", why);
+			return respond(s, wsi, (unsigned)st, "application/json", strdup(msg));
+		}
 	}
 	if (!strcmp(uri, "/api/stream/status"))
 		body = status_json(r);

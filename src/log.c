@@ -12,12 +12,11 @@
 #include "envelope.h"
 #include "log.h"
 
-#define MAX_SECRETS 8
 #define LINE_MAX_LEN 2048
 
 static int cur_level = LOG_INFO;
-static char *secrets[MAX_SECRETS * 2];	/* raw and URL-encoded forms */
-static int n_secrets;
+static char **secrets;		/* raw and URL-encoded forms */
+static int n_secrets, cap_secrets;
 static int journal = -1;		/* -1: not checked yet */
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
@@ -65,19 +64,53 @@ url_encode(const char *s)
 	return out;
 }
 
+static void
+push_secret(char *s)
+{
+	if (!s)
+		return;
+	if (n_secrets == cap_secrets) {
+		int nc = cap_secrets ? cap_secrets * 2 : 8;
+		char **ns = realloc(secrets, sizeof(*ns) * (size_t)nc);
+
+		if (!ns) {
+			free(s);
+			return;
+		}
+		secrets = ns;
+		cap_secrets = nc;
+	}
+	secrets[n_secrets++] = s;
+}
+
 void
 log_add_secret(const char *secret)
 {
 	char *enc;
 
-	if (!secret || !*secret || n_secrets + 2 > MAX_SECRETS * 2)
+	if (!secret || !*secret)
 		return;
-	secrets[n_secrets++] = strdup(secret);
+	for (int i = 0; i < n_secrets; i++)
+		if (!strcmp(secrets[i], secret))
+			return;
+	push_secret(strdup(secret));
 	enc = url_encode(secret);
 	if (enc && strcmp(enc, secret))
-		secrets[n_secrets++] = enc;
+		push_secret(enc);
 	else
 		free(enc);
+}
+
+void
+log_add_secret_n(const char *secret, size_t len)
+{
+	char *s = strndup(secret, len);
+
+	if (!s)
+		return;
+	log_add_secret(s);
+	memset(s, 0, len);
+	free(s);
 }
 
 void
@@ -93,7 +126,9 @@ log_clear_secrets(void)
 		}
 		secrets[i] = NULL;
 	}
-	n_secrets = 0;
+	free(secrets);
+	secrets = NULL;
+	n_secrets = cap_secrets = 0;
 }
 
 /* A query value after "token=" runs until '&', whitespace, quote or end. */
@@ -108,43 +143,50 @@ token_value_len(const char *p)
 	return n;
 }
 
+/* Every byte covered by any secret (or by a "token=" value) is hidden; a
+ * run of hidden bytes prints as one "***". Marking coverage first, rather
+ * than replacing the first match, means overlapping or adjacent secrets
+ * leak nothing. */
 size_t
 log_mask(char *dst, size_t dstlen, const char *src)
 {
-	size_t o = 0;
+	size_t n = strlen(src), o = 0;
+	unsigned char small[LINE_MAX_LEN], *cover = n <= sizeof(small) ? small : calloc(n, 1);
 
 	if (!dstlen)
 		return 0;
-	while (*src && o + 1 < dstlen) {
-		int hit = 0;
+	if (!cover) {
+		snprintf(dst, dstlen, "(log line dropped: out of memory)");
+		return strlen(dst);
+	}
+	if (cover == small)
+		memset(small, 0, n);
+	for (size_t i = 0; i < n; i++) {
+		if (!strncmp(src + i, "token=", 6)) {
+			size_t v = token_value_len(src + i + 6);
 
-		if (!strncmp(src, "token=", 6)) {
-			size_t v = token_value_len(src + 6);
-
-			if (v) {
-				const char *rep = "token=***";
-
-				for (; *rep && o + 1 < dstlen; rep++)
-					dst[o++] = *rep;
-				src += 6 + v;
-				continue;
-			}
+			memset(cover + i + 6, 1, v);
 		}
-		for (int i = 0; i < n_secrets; i++) {
-			size_t sl = strlen(secrets[i]);
+		for (int k = 0; k < n_secrets; k++) {
+			size_t sl = strlen(secrets[k]);
 
-			if (sl && !strncmp(src, secrets[i], sl)) {
-				for (const char *rep = "***"; *rep && o + 1 < dstlen; rep++)
-					dst[o++] = *rep;
-				src += sl;
-				hit = 1;
-				break;
-			}
+			if (sl && sl <= n - i && !memcmp(src + i, secrets[k], sl))
+				memset(cover + i, 1, sl);
 		}
-		if (!hit)
-			dst[o++] = *src++;
+	}
+	for (size_t i = 0; i < n && o + 1 < dstlen;) {
+		if (!cover[i]) {
+			dst[o++] = src[i++];
+			continue;
+		}
+		for (const char *rep = "***"; *rep && o + 1 < dstlen; rep++)
+			dst[o++] = *rep;
+		while (i < n && cover[i])
+			i++;
 	}
 	dst[o] = '\0';
+	if (cover != small)
+		free(cover);
 	return o;
 }
 
@@ -163,7 +205,7 @@ stderr_is_journal(void)
 static void
 emit(int level, const char *text)
 {
-	char masked[LINE_MAX_LEN], ts[25];
+	char masked[LINE_MAX_LEN], ts[25];	/* masked first, then cut to fit */
 	struct timeval tv;
 	size_t n;
 
@@ -188,14 +230,23 @@ emit(int level, const char *text)
 void
 log_vmsg(int level, const char *fmt, va_list ap)
 {
-	char line[LINE_MAX_LEN];
+	char line[LINE_MAX_LEN], *big = NULL;
+	va_list ap2;
+	int n;
 
 	if (level > cur_level)
 		return;
 	if (level < 0)
 		level = 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	emit(level, line);
+	va_copy(ap2, ap);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	/* a long line is formatted whole, so masking sees every secret whole
+	 * before the line is cut */
+	if (n >= (int)sizeof(line) && (big = malloc((size_t)n + 1)))
+		vsnprintf(big, (size_t)n + 1, fmt, ap2);
+	va_end(ap2);
+	emit(level, big ? big : line);
+	free(big);
 }
 
 void
@@ -212,6 +263,9 @@ int
 log_limited(struct log_ratelimit *rl, uint64_t now_ms, int level, const char *fmt, ...)
 {
 	va_list ap;
+
+	if (level > cur_level)
+		return 0;
 
 	if (now_ms - rl->window_start_ms >= rl->window_ms || rl->window_start_ms > now_ms) {
 		if (rl->suppressed)
@@ -246,10 +300,7 @@ log_lws_emit(int lws_level, const char *line)
 	if (level > cur_level)
 		return;
 	/* lws' own lines are prefixed so an operator can tell them apart */
-	char buf[LINE_MAX_LEN];
-
-	snprintf(buf, sizeof(buf), "lws: %s", line);
-	emit(level, buf);
+	log_msg(level, "lws: %s", line);
 }
 
 int

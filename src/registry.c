@@ -117,8 +117,17 @@ registry_free(struct registry *r)
 
 		for (; ch; ch = next) {
 			next = ch->hnext;
-			for (uint32_t j = 0; j < ch->n_members; j++)
+			for (uint32_t j = 0; j < ch->n_members; j++) {
+				struct reg_sub *s = ch->members[j]->sub;
+
+				/* a subscriber's array goes with its last membership */
+				if (!--s->n) {
+					free(s->m);
+					s->m = NULL;
+					s->cap = 0;
+				}
 				free(ch->members[j]);
+			}
 			channel_free(r, ch);
 		}
 	}

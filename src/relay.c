@@ -53,6 +53,8 @@ static int
 confirm_upgrade(struct lws *wsi, struct relay *r, const char *what)
 {
 	char uri[512];
+	const char *why;
+	int status;
 
 	if (!what || strcasecmp(what, "websocket"))
 		return http_api_reply_now(wsi, HTTP_STATUS_FORBIDDEN, "application/json",
@@ -63,6 +65,14 @@ confirm_upgrade(struct lws *wsi, struct relay *r, const char *what)
 	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || !session_path_known(r, uri))
 		return http_api_reply_now(wsi, HTTP_STATUS_NOT_FOUND, "application/json",
 					  "{\"error\":\"no WebSocket endpoint at this path\"}") ? -1 : 1;
+	status = access_check(r, wsi, 1, &why);
+	if (status) {
+		char body[256];
+
+		log_msg(LOG_INFO, "relay: refused a WebSocket upgrade (%d): %s", status, why);
+		snprintf(body, sizeof(body), "{\"error\":\"%s\"}", why);
+		return http_api_reply_now(wsi, (unsigned)status, "application/json", body) ? -1 : 1;
+	}
 	return 0;
 }
 
@@ -92,6 +102,49 @@ browser_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 		return session_writeable(s);
 	case LWS_CALLBACK_CLOSED:
 		session_closed(s);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* ---- junk: bytes on the port that are not HTTP ----
+ * lws hands a connection whose first bytes do not parse as HTTP to this
+ * raw protocol (LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG):
+ * it answers 400 once and closes, rather than keep the socket. */
+
+struct junk {
+	int answered;
+};
+
+static int
+junk_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	static const char answer[] = "HTTP/1.1 400 Bad Request\r\n"
+				     "Content-Type: text/plain\r\n"
+				     "Content-Length: 12\r\n"
+				     "Connection: close\r\n\r\n"
+				     "bad request\n";
+	struct junk *j = user;
+	unsigned char buf[LWS_PRE + sizeof(answer)];
+	(void)in;
+	(void)len;
+
+	switch (reason) {
+	case LWS_CALLBACK_RAW_RX:
+		if (!j->answered)
+			lws_callback_on_writable(wsi);
+		break;
+	case LWS_CALLBACK_RAW_WRITEABLE:
+		if (j->answered)
+			return -1;
+		j->answered = 1;
+		memcpy(buf + LWS_PRE, answer, sizeof(answer) - 1);
+		lws_write(wsi, buf + LWS_PRE, sizeof(answer) - 1, LWS_WRITE_RAW);
+		/* close once lws has flushed it */
+		lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, 1);
+		lws_callback_on_writable(wsi);
 		break;
 	default:
 		break;
@@ -134,6 +187,25 @@ reload(struct relay *r)
 	}
 	if (str_differs(nc.ca_file, r->cfg.ca_file) || str_differs(nc.token_file, r->cfg.token_file))
 		log_msg(LOG_WARN, "relay: upstream ca_file or token_file changed: that needs a restart");
+	{
+		struct access na;
+
+		if (access_load(&na, &nc, err, sizeof(err))) {
+			r->reload_failures++;
+			log_msg(LOG_ERR, "relay: reload rejected, keeping the running configuration: %s", err);
+			config_free(&nc);
+			return;
+		}
+		if (!is_loopback(nc.listen_address) && !na.n && !nc.listen_allow_anonymous) {
+			r->reload_failures++;
+			log_msg(LOG_ERR, "relay: reload rejected: it removes auth from a non-loopback listener");
+			access_free(&na);
+			config_free(&nc);
+			return;
+		}
+		access_free(&r->access);
+		r->access = na;
+	}
 	url_changed = str_differs(nc.upstream_url, r->cfg.upstream_url);
 	config_free(&r->cfg);
 	r->cfg = nc;
@@ -205,6 +277,7 @@ signal_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 static const struct lws_protocols browser_protocols[] = {
 	{ "uwrelay", browser_callback, sizeof(struct session), 4096, 0, NULL, 0 },
 	{ "uwrelay-signal", signal_callback, 0, 0, 0, NULL, 0 },
+	{ "uwrelay-junk", junk_callback, sizeof(struct junk), 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
@@ -337,12 +410,24 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 	r->token = relay_read_token(&r->cfg, why, sizeof(why));
 	if (r->token)
 		log_add_secret(r->token);
-	else {
+	else
 		snprintf(r->up.disabled_reason, sizeof(r->up.disabled_reason), "%s", why);
+	if (access_load(&r->access, &r->cfg, why, sizeof(why))) {
+		log_msg(LOG_ERR, "relay: %s", why);
+		return -1;
+	}
+	if (!is_loopback(r->cfg.listen_address) && !r->access.n && !r->cfg.listen_allow_anonymous) {
+		log_msg(LOG_ERR, "relay: refusing to listen on %s without auth: UW data is licensed for "
+			"personal use. Set auth.tokens (or auth.tokens_file), or listen.allow_anonymous: "
+			"true if something else guards this port", r->cfg.listen_address);
+		return -1;
 	}
 
 	memset(&info, 0, sizeof(info));
-	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	/* VALIDATE_UTF8 is a context option: browsers' text frames that are
+	 * not UTF-8 are closed with 1007 before they reach us */
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
+		       LWS_SERVER_OPTION_VALIDATE_UTF8;
 	info.user = r;
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	r->ctx = lws_create_context(&info);
@@ -358,13 +443,24 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 	info.iface = r->cfg.listen_address;
 	info.protocols = browser_protocols;
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	if (r->cfg.listen_tls_cert[0]) {
+		/* junk on a TLS port fails the TLS handshake: no fallback there
+		 * (lws 4.1.6 mishandles the fallback wsi of a failed TLS accept) */
+		info.ssl_cert_filepath = r->cfg.listen_tls_cert;
+		info.ssl_private_key_filepath = r->cfg.listen_tls_key;
+	} else {
+		info.options |= LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG;
+		info.listen_accept_role = "raw-skt";
+		info.listen_accept_protocol = "uwrelay-junk";
+	}
 	info.ka_time = 60;
 	info.ka_probes = 3;
 	info.ka_interval = 10;
 	r->vh_server = lws_create_vhost(r->ctx, &info);
 	if (!r->vh_server) {
-		log_msg(LOG_ERR, "relay: cannot listen on %s:%lld (address in use, or not an address "
-			"of this host?)", r->cfg.listen_address, (long long)r->cfg.listen_port);
+		log_msg(LOG_ERR, "relay: cannot listen on %s:%lld (address in use, not an address of "
+			"this host, or an unreadable TLS certificate or key?)", r->cfg.listen_address,
+			(long long)r->cfg.listen_port);
 		return -1;
 	}
 
@@ -384,11 +480,13 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 		log_msg(LOG_ERR, "relay: cannot set up signal handling: %s", strerror(errno));
 		return -1;
 	}
-	if (!is_loopback(r->cfg.listen_address))
-		log_msg(LOG_WARN, "relay: listening on %s, beyond loopback: UW data is licensed for "
-			"personal use, make sure only you can reach this port", r->cfg.listen_address);
-	log_msg(LOG_INFO, "relay: uwrelay %s listening on http://%s:%lld/ (epoch %s)", UWRELAY_VERSION,
-		r->cfg.listen_address, (long long)r->cfg.listen_port, r->epoch);
+	if (!is_loopback(r->cfg.listen_address) && !r->access.n)
+		log_msg(LOG_WARN, "relay: listening on %s, beyond loopback, with no auth "
+			"(allow_anonymous): UW data is licensed for personal use, make sure only you can "
+			"reach this port", r->cfg.listen_address);
+	log_msg(LOG_INFO, "relay: uwrelay %s listening on %s://%s:%lld/ (epoch %s)", UWRELAY_VERSION,
+		r->cfg.listen_tls_cert[0] ? "https" : "http", r->cfg.listen_address,
+		(long long)r->cfg.listen_port, r->epoch);
 	upstream_start(&r->up);
 	return 0;
 }
@@ -419,6 +517,8 @@ relay_destroy(struct relay *r)
 	}
 	upstream_free(&r->up);
 	registry_free(&r->reg);
+	access_free(&r->access);
+	ipcount_free(&r->per_ip);
 	if (r->signal_fd >= 0)
 		close(r->signal_fd);
 	if (r->token) {

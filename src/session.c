@@ -215,7 +215,9 @@ subscribe(struct session *s, const char *name, size_t len, const struct resume *
 		char shown[CHNAME_MAX + 1];
 		size_t n = len > CHNAME_MAX ? CHNAME_MAX : len;
 
-		memcpy(shown, name, n);
+		/* echo the name back as ASCII (cJSON escapes the rest) */
+		for (size_t i = 0; i < n; i++)
+			shown[i] = (unsigned char)name[i] < 0x80 ? name[i] : '?';
 		shown[n] = '\0';
 		notice_kv(s, "error", shown, "channel_not_allowed",
 			  "channel is not a valid UW channel name or not in allowed_channels");
@@ -314,6 +316,8 @@ session_established(struct session *s, struct lws *wsi, struct relay *r)
 		r->sessions->prev = s;
 	r->sessions = s;
 	r->n_sessions++;
+	lws_get_peer_simple(wsi, s->peer, sizeof(s->peer));
+	ipcount_inc(&r->per_ip, s->peer);
 
 	n = lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
 	if (n <= 0)
@@ -370,6 +374,22 @@ session_receive(struct session *s, const char *in, size_t len)
 		 * a browser has no reason to send either. */
 		session_close(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large");
 		return 0;
+	}
+	/* token bucket: max_msg_rate per second, bursts of twice that */
+	{
+		uint64_t now = relay_mono_ms();
+		double rate = r->cfg.max_msg_rate, burst = 2 * rate;
+
+		s->msg_tokens += (double)(now - s->msg_last_ms) * rate / 1000.0;
+		if (s->msg_tokens > burst || !s->msg_last_ms)
+			s->msg_tokens = burst;
+		s->msg_last_ms = now;
+		if (s->msg_tokens < 1) {
+			log_msg(LOG_INFO, "session: closing a client sending more than %g messages/s", rate);
+			session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "message rate limit exceeded");
+			return 0;
+		}
+		s->msg_tokens -= 1;
 	}
 	if (!s->generic) {
 		notice_kv(s, "error", NULL, "read_only_endpoint",
@@ -457,6 +477,7 @@ session_closed(struct session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	r->n_sessions--;
+	ipcount_dec(&r->per_ip, s->peer);
 	s->is_ws = 0;
 }
 

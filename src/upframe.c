@@ -105,6 +105,8 @@ upframe_parse(const char *buf, size_t len, struct upframe *f)
 		return bad(f, "invalid JSON");
 	if (!f->channel_len)
 		return bad(f, "empty channel");
+	if (*f->payload != '{')
+		return bad(f, "payload is not a JSON object");
 	f->kind = detect_ack(f) ? UPFRAME_ACK : UPFRAME_DATA;
 	return f->kind;
 }

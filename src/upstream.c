@@ -27,6 +27,7 @@ static const lws_retry_bo_t no_validity = {
 
 static void schedule_retry(struct upstream *up);
 static void health_cb(lws_sorted_usec_list_t *sul);
+static void ack_cb(lws_sorted_usec_list_t *sul);
 
 static char *
 url_encode(const char *s)
@@ -274,6 +275,7 @@ upstream_stop(struct upstream *up)
 {
 	lws_sul_cancel(&up->sul_retry);
 	lws_sul_cancel(&up->sul_health);
+	lws_sul_cancel(&up->sul_ack);
 	if (up->state == UP_DISABLED)
 		return;
 	up->state = UP_STOPPED;
@@ -288,6 +290,7 @@ upstream_free(struct upstream *up)
 {
 	lws_sul_cancel(&up->sul_retry);
 	lws_sul_cancel(&up->sul_health);
+	lws_sul_cancel(&up->sul_ack);
 	free(up->rx);
 	up->rx = NULL;
 	wipe_path(up);
@@ -333,6 +336,42 @@ health_cb(lws_sorted_usec_list_t *sul)
 	health_arm(up, up->last_rx_ms + idle_ms - now);
 }
 
+/* ---- joins that are never acked ----
+ * UW acks a join within ~50 ms. A server that never does (the docs route
+ * /api/socket answers 101 and then nothing) would otherwise look like a
+ * quiet market forever. */
+
+static void
+ack_cb(lws_sorted_usec_list_t *sul)
+{
+	struct upstream *up = lws_container_of(sul, struct upstream, sul_ack);
+	struct registry *reg = &up->relay->reg;
+	uint64_t now = relay_mono_ms(), to = (uint64_t)(up->relay->cfg.ack_timeout * 1000), next = 0;
+	struct reg_channel *ch;
+	uint32_t it, n = 0;
+	char first[CHNAME_MAX + 1] = "";
+
+	if (up->state != UP_CONNECTED)
+		return;
+	for (ch = registry_first(reg, &it); ch; ch = registry_next(reg, ch, &it)) {
+		if (ch->up_state != UPCH_JOIN_SENT)
+			continue;
+		if (now - ch->join_sent_ms >= to) {
+			if (!n++)
+				snprintf(first, sizeof(first), "%s", ch->name);
+		} else if (!next || ch->join_sent_ms + to - now < next)
+			next = ch->join_sent_ms + to - now;
+	}
+	if (n && n != up->unacked) {
+		set_error(up, "no ack from UW within %.3g s for %u join(s) (first: %s): is the url the "
+			  "real socket, not the documentation route?", up->relay->cfg.ack_timeout, n, first);
+		log_msg(LOG_WARN, "upstream: %s", up->last_error);
+	}
+	up->unacked = n;
+	if (next)
+		lws_sul_schedule(up->relay->ctx, 0, &up->sul_ack, ack_cb, (lws_usec_t)next * 1000);
+}
+
 /* ---- incoming frames ---- */
 
 static void
@@ -360,8 +399,11 @@ on_ack(struct upstream *up, const struct upframe *f)
 		sl = sizeof(ch->ack_status) - 1;
 	memcpy(ch->ack_status, f->ack_status, sl);
 	ch->ack_status[sl] = '\0';
-	if (ch->up_state == UPCH_JOIN_SENT)
+	if (ch->up_state == UPCH_JOIN_SENT) {
 		ch->up_state = f->ack_ok ? UPCH_ACKED : UPCH_ACK_FAILED;
+		if (up->unacked)
+			up->unacked--;
+	}
 }
 
 static void
@@ -512,7 +554,11 @@ on_writeable(struct upstream *up, struct lws *wsi)
 		if (want && ch->up_state == UPCH_NONE) {
 			snprintf(msg, sizeof(msg), "{\"channel\":\"%s\",\"msg_type\":\"join\"}", ch->name);
 			ch->up_state = UPCH_JOIN_SENT;
+			ch->join_sent_ms = relay_mono_ms();
 			up->joins_sent++;
+			if (lws_dll2_is_detached(&up->sul_ack.list))
+				lws_sul_schedule(up->relay->ctx, 0, &up->sul_ack, ack_cb,
+						 (lws_usec_t)(up->relay->cfg.ack_timeout * 1e6));
 			log_msg(LOG_INFO, "upstream: join %s", ch->name);
 		} else if (!want && ch->up_state != UPCH_NONE) {
 			snprintf(msg, sizeof(msg), "{\"channel\":\"%s\",\"msg_type\":\"leave\"}", ch->name);
@@ -585,6 +631,8 @@ on_lost(struct upstream *up, const char *why)
 
 	up->wsi = NULL;
 	lws_sul_cancel(&up->sul_health);
+	lws_sul_cancel(&up->sul_ack);
+	up->unacked = 0;
 	reset_channels(up);
 	up->connected_since_ms = 0;
 	up->rx_len = 0;
