@@ -233,7 +233,9 @@ static void expiry_date(int days, char iso[16], char occ[8])
 
 	gmtime_r(&t, &tm);
 	strftime(iso, 16, "%Y-%m-%d", &tm);
-	strftime(occ, 8, "%y%m%d", &tm);
+	/* OCC option symbols carry a two-digit year, on purpose */
+	snprintf(occ, 8, "%02u%02u%02u", (unsigned)(tm.tm_year % 100), (unsigned)(tm.tm_mon + 1) % 100u,
+		 (unsigned)tm.tm_mday % 100u);
 }
 
 /* a stable-ish price level per ticker */
