@@ -16,6 +16,7 @@ struct frame {
 	uint32_t refs;
 	uint32_t len;		/* bytes of message after the headroom */
 	uint64_t seq;		/* channel seq, 0 for relay notices */
+	uint64_t t_us;		/* monotonic receive time (data frames), 0 otherwise */
 	unsigned char buf[];	/* FRAME_PRE + len (+1 for a NUL, not sent) */
 };
 

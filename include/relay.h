@@ -46,6 +46,7 @@ struct upstream {
 	uint64_t connected_since_ms;	/* 0 when not connected */
 	uint64_t last_frame_ms;		/* last data or ack frame */
 	uint64_t last_rx_ms;		/* last anything (frame or pong) */
+	uint64_t rx_us;			/* when the current message arrived */
 	uint64_t ping_sent_ms;		/* 0: no ping outstanding */
 	int ping_due;
 	/* reassembly of fragmented messages */
@@ -82,6 +83,13 @@ struct session {
 	size_t http_len, http_sent;
 };
 
+#define METRICS_BUCKETS 13
+
+struct metrics {
+	uint64_t lat_buckets[METRICS_BUCKETS];	/* fan-out latency histogram */
+	uint64_t lat_sum_us, lat_count;
+};
+
 struct relay {
 	struct config cfg;
 	struct lws_context *ctx;
@@ -100,12 +108,15 @@ struct relay {
 	uint64_t n_sessions;
 	uint64_t slow_closed;		/* closed for a full send queue */
 	uint64_t frames_out;		/* frame deliveries queued */
+	struct metrics metrics;
 	const char *config_path;	/* for SIGHUP reloads; NULL: built-in defaults */
 	uint64_t reloads, reload_failures;
 	int signal_fd;
 	int stopping;
 	uint64_t stop_deadline_ms;
 	lws_sorted_usec_list_t sul_stop;
+	lws_sorted_usec_list_t sul_watchdog;
+	uint64_t watchdog_usec;
 	int exit_code;
 };
 
@@ -165,6 +176,19 @@ int session_path_known(struct relay *r, const char *path);
  * allowed origins and connection limits. Returns 0 if allowed, else the
  * HTTP status to refuse with and a reason in *why. */
 int access_check(struct relay *r, struct lws *wsi, int websocket, const char **why);
+
+/* ---- notify.c (systemd; no-ops outside it) ---- */
+void notify_ready(struct relay *r);
+void notify_status(struct relay *r);
+void notify_reloading(int on);
+void notify_stopping(struct relay *r);
+
+/* ---- metrics.c ---- */
+void metrics_observe_latency(struct metrics *m, uint64_t us);
+/* The Prometheus exposition text (malloc'd), or NULL on OOM. */
+char *metrics_text(struct relay *r);
+/* Microseconds from a monotonic clock. */
+uint64_t relay_mono_us(void);
 
 /* ---- http_api.c ---- */
 /* Answers an HTTP request for uri. Returns what the lws callback returns. */

@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages uwrelay needs to build and test, if missing.
 # Usage: scripts/deps.sh [extra-package ...]
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libwebsockets-dev libcjson-dev libyaml-dev libssl-dev
+pkgs=(build-essential cmake pkg-config libwebsockets-dev libcjson-dev libyaml-dev libssl-dev libsystemd-dev
       python3 openssl ca-certificates curl "$@")
 missing=()
 for p in "${pkgs[@]}"; do

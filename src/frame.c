@@ -17,6 +17,7 @@ frame_new(size_t len)
 	f->refs = 1;
 	f->len = (uint32_t)len;
 	f->seq = 0;
+	f->t_us = 0;
 	f->buf[FRAME_PRE + len] = '\0';
 	live_count++;
 	live_bytes += frame_cost(f);

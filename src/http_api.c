@@ -210,7 +210,7 @@ http_api_request(struct session *s, struct lws *wsi, struct relay *r, const char
 		body = strdup("{\"error\":\"method not allowed\"}");
 		return respond(s, wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, "application/json", body);
 	}
-	if (strcmp(uri, "/healthz")) {
+	if (strcmp(uri, "/healthz") && strcmp(uri, "/readyz")) {
 		const char *why;
 		int st = access_check(r, wsi, 0, &why);
 
@@ -227,6 +227,16 @@ http_api_request(struct session *s, struct lws *wsi, struct relay *r, const char
 		body = channels_json(r);
 	else if (!strcmp(uri, "/healthz"))
 		body = health_json(r);
+	else if (!strcmp(uri, "/readyz")) {
+		/* readiness: 503 while the data source is down */
+		status = r->up.state == UP_CONNECTED ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE;
+		body = health_json(r);
+	} else if (!strcmp(uri, "/metrics")) {
+		body = metrics_text(r);
+		if (!body)
+			return -1;
+		return respond(s, wsi, HTTP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8", body);
+	}
 	else {
 		status = HTTP_STATUS_NOT_FOUND;
 		body = strdup("{\"error\":\"not found\"}");

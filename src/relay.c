@@ -35,6 +35,15 @@ relay_mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+uint64_t
+relay_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 static struct relay *
 relay_of(struct lws *wsi)
 {
@@ -238,6 +247,7 @@ begin_shutdown(struct relay *r, int sig)
 	if (r->stopping)
 		return;
 	r->stopping = 1;
+	notify_stopping(r);
 	log_msg(LOG_INFO, "relay: %s received, closing %llu subscriber(s) and the upstream",
 		strsignal(sig), (unsigned long long)r->n_sessions);
 	for (s = r->sessions; s; s = s->next)
@@ -265,7 +275,10 @@ signal_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 			begin_shutdown(r, (int)si.ssi_signo);
 			break;
 		case SIGHUP:
+			notify_reloading(1);
 			reload(r);
+			notify_reloading(0);
+			notify_status(r);
 			break;
 		default:
 			break;
@@ -345,12 +358,14 @@ relay_read_token(const struct config *cfg, char *why, size_t whylen)
 		buf = strdup(env);
 		return buf ? trim_token(buf, why, whylen) : NULL;
 	}
-	if (!cfg->token_file[0]) {
+	/* a relative path is looked up among systemd's credentials first;
+	 * with no token_file, a credential named uw-token is used if there */
+	if (!cfg->token_file[0] && getenv("CREDENTIALS_DIRECTORY"))
+		snprintf(path, sizeof(path), "%s/uw-token", getenv("CREDENTIALS_DIRECTORY"));
+	else if (!cfg->token_file[0]) {
 		snprintf(why, whylen, "no UW token: set UW_API_TOKEN (or UW_KEY) or upstream.token_file");
 		return NULL;
-	}
-	/* a relative path is looked up among systemd's credentials first */
-	if (cfg->token_file[0] != '/' && getenv("CREDENTIALS_DIRECTORY"))
+	} else if (cfg->token_file[0] != '/' && getenv("CREDENTIALS_DIRECTORY"))
 		snprintf(path, sizeof(path), "%s/%s", getenv("CREDENTIALS_DIRECTORY"), cfg->token_file);
 	else
 		snprintf(path, sizeof(path), "%s", cfg->token_file);
@@ -488,6 +503,7 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 		r->cfg.listen_tls_cert[0] ? "https" : "http", r->cfg.listen_address,
 		(long long)r->cfg.listen_port, r->epoch);
 	upstream_start(&r->up);
+	notify_ready(r);
 	return 0;
 }
 
@@ -509,6 +525,7 @@ relay_destroy(struct relay *r)
 {
 	if (r->ctx) {
 		lws_sul_cancel(&r->sul_stop);
+		lws_sul_cancel(&r->sul_watchdog);
 		if (r->up.state != UP_DISABLED)
 			r->up.state = UP_STOPPED;
 		upstream_free(&r->up);

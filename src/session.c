@@ -445,12 +445,18 @@ int
 session_writeable(struct session *s)
 {
 	struct frame *f;
+	uint64_t now_us = 0;
 
 	if (s->close_code)
 		return -1;	/* lws sends the close set by lws_close_reason */
 	while ((f = outq_peek(&s->q))) {
 		if (lws_write(s->wsi, frame_data(f), f->len, LWS_WRITE_TEXT) < (int)f->len)
 			return -1;
+		if (f->t_us) {
+			if (!now_us)
+				now_us = relay_mono_us();
+			metrics_observe_latency(&s->relay->metrics, now_us - f->t_us);
+		}
 		s->replay_bonus -= s->replay_bonus < frame_cost(f) ? s->replay_bonus : frame_cost(f);
 		outq_pop(&s->q);
 		if (lws_send_pipe_choked(s->wsi))

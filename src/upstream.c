@@ -442,6 +442,7 @@ on_message(struct upstream *up, const char *buf, size_t len)
 		log_msg(LOG_ERR, "upstream: out of memory building a frame for '%s'", ch->name);
 		return;
 	}
+	out->t_us = up->rx_us;
 	history_add(&ch->hist, out, (uint32_t)r->cfg.history_size, (size_t)r->cfg.history_max_bytes);
 	session_fanout(r, ch, out);
 	frame_unref(out);
@@ -454,7 +455,8 @@ on_receive(struct upstream *up, struct lws *wsi, const char *in, size_t len)
 						       !lws_remaining_packet_payload(wsi);
 	size_t max = (size_t)up->relay->cfg.max_frame;
 
-	up->last_rx_ms = relay_mono_ms();
+	up->rx_us = relay_mono_us();
+	up->last_rx_ms = up->rx_us / 1000;
 	up->ping_sent_ms = 0;
 	if (first && !up->rx_len && !up->rx_discard)
 		up->rx_binary = lws_frame_is_binary(wsi);
@@ -622,6 +624,7 @@ on_established(struct upstream *up)
 		lws_callback_on_writable(up->wsi);
 	health_arm(up, (uint64_t)(up->relay->cfg.health_idle * 1000));
 	announce(up, "connected");
+	notify_status(up->relay);
 }
 
 static void
@@ -643,8 +646,10 @@ on_lost(struct upstream *up, const char *why)
 		up->disconnects++;
 		log_msg(LOG_WARN, "upstream: connection lost%s%s", up->last_error[0] ? ": " : "",
 			up->last_error);
-		if (up->state != UP_STOPPED)
+		if (up->state != UP_STOPPED) {
 			announce(up, "disconnected");
+			notify_status(up->relay);
+		}
 	}
 	if (up->state == UP_STOPPED || up->state == UP_DISABLED)
 		return;

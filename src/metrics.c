@@ -1,0 +1,146 @@
+/* metrics.c: Prometheus text exposition (version 0.0.4) for GET /metrics.
+ *
+ * Counters are read from where they already live (upstream, registry,
+ * sessions); only the fan-out latency histogram is kept here. Channel
+ * names need no label escaping: chname.c allows no quote, backslash or
+ * newline in them. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "relay.h"
+
+/* Upper bounds in microseconds; the last bucket is +Inf. */
+static const uint64_t bounds_us[METRICS_BUCKETS - 1] = {
+	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000,
+};
+
+void
+metrics_observe_latency(struct metrics *m, uint64_t us)
+{
+	int i = 0;
+
+	while (i < METRICS_BUCKETS - 1 && us > bounds_us[i])
+		i++;
+	m->lat_buckets[i]++;
+	m->lat_sum_us += us;
+	m->lat_count++;
+}
+
+static void
+head(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP uwrelay_%s %s\n# TYPE uwrelay_%s %s\n", name, help, name, type);
+}
+
+char *
+metrics_text(struct relay *r)
+{
+	const struct upstream *up = &r->up;
+	struct reg_channel *ch;
+	struct session *s;
+	uint64_t queue_bytes = 0, cum = 0;
+	uint32_t it;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	for (s = r->sessions; s; s = s->next)
+		queue_bytes += s->q.bytes;
+
+	head(f, "info", "gauge", "Build information.");
+	fprintf(f, "uwrelay_info{version=\"%s\",epoch=\"%s\"} 1\n", UWRELAY_VERSION, r->epoch);
+	head(f, "uptime_seconds", "gauge", "Seconds since the relay started.");
+	fprintf(f, "uwrelay_uptime_seconds %.3f\n", (double)(relay_now_ms() - r->start_ms) / 1000.0);
+
+	head(f, "upstream_up", "gauge", "1 while the WebSocket to UW is established.");
+	fprintf(f, "uwrelay_upstream_up %d\n", up->state == UP_CONNECTED);
+	head(f, "upstream_state", "gauge", "Upstream state, one series per state, 1 for the current one.");
+	static const char *const states[] = { "connected", "disconnected", "unauthorized", "disabled" };
+	for (int i = 0; i < 4; i++)
+		fprintf(f, "uwrelay_upstream_state{state=\"%s\"} %d\n", states[i],
+			!strcmp(upstream_status_word(up), states[i]));
+	head(f, "upstream_connects_total", "counter", "WebSocket connections to UW established.");
+	fprintf(f, "uwrelay_upstream_connects_total %llu\n", (unsigned long long)up->connects);
+	head(f, "upstream_disconnects_total", "counter", "Established UW connections lost.");
+	fprintf(f, "uwrelay_upstream_disconnects_total %llu\n", (unsigned long long)up->disconnects);
+	head(f, "upstream_reconnect_attempts", "gauge", "Failed attempts since the last good connection.");
+	fprintf(f, "uwrelay_upstream_reconnect_attempts %u\n", up->attempt);
+	head(f, "upstream_frames_total", "counter", "Messages received from UW, all kinds.");
+	fprintf(f, "uwrelay_upstream_frames_total %llu\n", (unsigned long long)up->frames_in);
+	head(f, "upstream_bytes_total", "counter", "Bytes of messages received from UW.");
+	fprintf(f, "uwrelay_upstream_bytes_total %llu\n", (unsigned long long)up->bytes_in);
+	head(f, "malformed_frames_total", "counter", "Upstream messages dropped as malformed.");
+	fprintf(f, "uwrelay_malformed_frames_total %llu\n", (unsigned long long)up->malformed);
+	head(f, "oversize_frames_total", "counter", "Upstream messages dropped for exceeding max_frame.");
+	fprintf(f, "uwrelay_oversize_frames_total %llu\n", (unsigned long long)up->oversize);
+	head(f, "unrouted_frames_total", "counter", "Upstream data for channels with no subscriber.");
+	fprintf(f, "uwrelay_unrouted_frames_total %llu\n", (unsigned long long)up->unrouted);
+	head(f, "acks_total", "counter", "Join acknowledgements from UW, by status.");
+	fprintf(f, "uwrelay_acks_total{status=\"ok\"} %llu\n", (unsigned long long)up->acks_ok);
+	fprintf(f, "uwrelay_acks_total{status=\"failed\"} %llu\n", (unsigned long long)up->acks_failed);
+	head(f, "unacked_joins", "gauge", "Joins not acknowledged within ack_timeout.");
+	fprintf(f, "uwrelay_unacked_joins %u\n", up->unacked);
+	head(f, "joins_total", "counter", "Join messages sent to UW.");
+	fprintf(f, "uwrelay_joins_total %llu\n", (unsigned long long)up->joins_sent);
+	head(f, "leaves_total", "counter", "Leave messages sent to UW.");
+	fprintf(f, "uwrelay_leaves_total %llu\n", (unsigned long long)up->leaves_sent);
+
+	head(f, "channel_frames_total", "counter", "Data frames relayed, per channel.");
+	for (ch = registry_first(&r->reg, &it); ch; ch = registry_next(&r->reg, ch, &it))
+		fprintf(f, "uwrelay_channel_frames_total{channel=\"%s\"} %llu\n", ch->name,
+			(unsigned long long)ch->frames_in);
+	head(f, "channel_bytes_total", "counter", "Bytes of upstream data frames relayed, per channel.");
+	for (ch = registry_first(&r->reg, &it); ch; ch = registry_next(&r->reg, ch, &it))
+		fprintf(f, "uwrelay_channel_bytes_total{channel=\"%s\"} %llu\n", ch->name,
+			(unsigned long long)ch->bytes_in);
+	head(f, "channel_subscribers", "gauge", "Browser subscriptions, per channel.");
+	for (ch = registry_first(&r->reg, &it); ch; ch = registry_next(&r->reg, ch, &it))
+		fprintf(f, "uwrelay_channel_subscribers{channel=\"%s\"} %u\n", ch->name, ch->n_members);
+	head(f, "history_frames", "gauge", "Frames held for resume, per channel.");
+	for (ch = registry_first(&r->reg, &it); ch; ch = registry_next(&r->reg, ch, &it))
+		fprintf(f, "uwrelay_history_frames{channel=\"%s\"} %u\n", ch->name, ch->hist.count);
+	head(f, "history_bytes", "gauge", "Bytes held for resume, per channel.");
+	for (ch = registry_first(&r->reg, &it); ch; ch = registry_next(&r->reg, ch, &it))
+		fprintf(f, "uwrelay_history_bytes{channel=\"%s\"} %zu\n", ch->name, ch->hist.bytes);
+
+	head(f, "clients", "gauge", "Browser WebSocket connections.");
+	fprintf(f, "uwrelay_clients %llu\n", (unsigned long long)r->n_sessions);
+	head(f, "frames_out_total", "counter", "Frames queued to browsers (one per subscriber).");
+	fprintf(f, "uwrelay_frames_out_total %llu\n", (unsigned long long)r->frames_out);
+	head(f, "queue_bytes", "gauge", "Bytes of frames waiting in browsers' send queues.");
+	fprintf(f, "uwrelay_queue_bytes %llu\n", (unsigned long long)queue_bytes);
+	head(f, "frame_bytes", "gauge", "Bytes of all live frames (queues and history share them).");
+	fprintf(f, "uwrelay_frame_bytes %llu\n", (unsigned long long)frame_live_bytes());
+	head(f, "slow_consumer_disconnects_total", "counter", "Browsers closed for falling too far behind.");
+	fprintf(f, "uwrelay_slow_consumer_disconnects_total %llu\n", (unsigned long long)r->slow_closed);
+	head(f, "refused_total", "counter", "Requests refused, by reason.");
+	fprintf(f, "uwrelay_refused_total{reason=\"auth\"} %llu\n", (unsigned long long)r->auth_failures);
+	fprintf(f, "uwrelay_refused_total{reason=\"origin\"} %llu\n", (unsigned long long)r->origin_refusals);
+	fprintf(f, "uwrelay_refused_total{reason=\"limit\"} %llu\n", (unsigned long long)r->limit_refusals);
+	head(f, "reloads_total", "counter", "Configuration reloads, by result.");
+	fprintf(f, "uwrelay_reloads_total{result=\"ok\"} %llu\n", (unsigned long long)r->reloads);
+	fprintf(f, "uwrelay_reloads_total{result=\"failed\"} %llu\n",
+		(unsigned long long)r->reload_failures);
+
+	head(f, "fanout_latency_seconds", "histogram",
+	     "From receiving a frame from UW to writing it to a browser socket.");
+	for (int i = 0; i < METRICS_BUCKETS; i++) {
+		cum += r->metrics.lat_buckets[i];
+		if (i < METRICS_BUCKETS - 1)
+			fprintf(f, "uwrelay_fanout_latency_seconds_bucket{le=\"%g\"} %llu\n",
+				(double)bounds_us[i] / 1e6, (unsigned long long)cum);
+		else
+			fprintf(f, "uwrelay_fanout_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
+				(unsigned long long)cum);
+	}
+	fprintf(f, "uwrelay_fanout_latency_seconds_sum %.6f\n", (double)r->metrics.lat_sum_us / 1e6);
+	fprintf(f, "uwrelay_fanout_latency_seconds_count %llu\n",
+		(unsigned long long)r->metrics.lat_count);
+	if (fclose(f)) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
