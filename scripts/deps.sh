@@ -6,7 +6,7 @@
 # Usage: scripts/deps.sh [extra-package ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs=(build-essential cmake pkg-config libwebsockets-dev libcjson-dev libyaml-dev libssl-dev
+pkgs=(build-essential cmake pkg-config valgrind libwebsockets-dev libcjson-dev libyaml-dev libssl-dev
       libsystemd-dev python3 openssl ca-certificates curl systemd "$@")
 missing=()
 for p in "${pkgs[@]}"; do

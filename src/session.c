@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "chname.h"
+#include "climsg.h"
 #include "envelope.h"
 #include "relay.h"
 
@@ -43,13 +44,6 @@ parse_seq(const char *p, uint64_t *out)
 	return 0;
 }
 
-static int
-valid_epoch(const char *e)
-{
-	size_t n = strlen(e);
-
-	return n == 16 && strspn(e, "0123456789abcdef") == 16;
-}
 
 static void
 last_left(struct reg_channel *ch, void *arg)
@@ -330,10 +324,10 @@ session_established(struct session *s, struct lws *wsi, struct relay *r)
 			rs.has_since = 1;
 	}
 	if (lws_get_urlarg_by_name(wsi, "epoch", arg, sizeof(arg))) {
-		if (!valid_epoch(arg + strlen("epoch=")))
+		if (!climsg_epoch_valid(arg + strlen("epoch=")))
 			notice_kv(s, "error", NULL, "bad_request", "epoch must be 16 hex digits");
 		else
-			snprintf(rs.epoch, sizeof(rs.epoch), "%s", arg + strlen("epoch="));
+			memcpy(rs.epoch, arg + strlen("epoch="), sizeof(rs.epoch));	/* 16 + NUL */
 	}
 	ep = config_endpoint_by_path(&r->cfg, path, strlen(path));
 	if (ep) {
@@ -366,7 +360,7 @@ int
 session_receive(struct session *s, const char *in, size_t len)
 {
 	struct relay *r = s->relay;
-	cJSON *msg, *action, *channel, *since, *epoch;
+	struct climsg m;
 
 	if (!lws_is_final_fragment(s->wsi) || lws_remaining_packet_payload(s->wsi) ||
 	    !lws_is_first_fragment(s->wsi) || len > (size_t)r->cfg.max_message) {
@@ -396,48 +390,22 @@ session_receive(struct session *s, const char *in, size_t len)
 			  "this endpoint takes no messages; use /api/stream/ws to choose channels");
 		return 0;
 	}
-	msg = cJSON_ParseWithLength(in, len);
-	if (!msg || !cJSON_IsObject(msg)) {
-		cJSON_Delete(msg);
-		notice_kv(s, "error", NULL, "bad_request", "message must be a JSON object");
-		return 0;
-	}
-	action = cJSON_GetObjectItemCaseSensitive(msg, "action");
-	channel = cJSON_GetObjectItemCaseSensitive(msg, "channel");
-	since = cJSON_GetObjectItemCaseSensitive(msg, "since");
-	epoch = cJSON_GetObjectItemCaseSensitive(msg, "epoch");
-	if (!cJSON_IsString(action) || !cJSON_IsString(channel)) {
-		notice_kv(s, "error", NULL, "bad_request",
-			  "expected {\"action\":\"subscribe\"|\"unsubscribe\",\"channel\":\"...\"}");
-	} else if (!strcmp(action->valuestring, "subscribe")) {
-		struct resume rs = { 0, 0, "" };
+	switch (climsg_parse(in, len, &m)) {
+	case CLIMSG_BAD:
+		notice_kv(s, "error", m.channel[0] ? m.channel : NULL, "bad_request", m.error);
+		break;
+	case CLIMSG_SUBSCRIBE: {
+		struct resume rs = { m.has_since, m.since, "" };
 
-		if (since && !(cJSON_IsNumber(since) && since->valuedouble >= 0 &&
-			       since->valuedouble <= 9007199254740992.0 &&
-			       since->valuedouble == (double)(uint64_t)since->valuedouble)) {
-			notice_kv(s, "error", channel->valuestring, "bad_request",
-				  "since must be a whole number");
-			goto out;
-		}
-		if (epoch && !(cJSON_IsString(epoch) && valid_epoch(epoch->valuestring))) {
-			notice_kv(s, "error", channel->valuestring, "bad_request",
-				  "epoch must be 16 hex digits");
-			goto out;
-		}
-		if (since) {
-			rs.has_since = 1;
-			rs.since = (uint64_t)since->valuedouble;
-		}
-		if (epoch)
-			snprintf(rs.epoch, sizeof(rs.epoch), "%s", epoch->valuestring);
-		subscribe(s, channel->valuestring, strlen(channel->valuestring), &rs);
+		memcpy(rs.epoch, m.epoch, sizeof(rs.epoch));
+		subscribe(s, m.channel, m.channel_len < sizeof(m.channel) ? m.channel_len : sizeof(m.channel),
+			  &rs);
+		break;
 	}
-	else if (!strcmp(action->valuestring, "unsubscribe"))
-		unsubscribe(s, channel->valuestring, strlen(channel->valuestring));
-	else
-		notice_kv(s, "error", NULL, "bad_request", "unknown action");
-out:
-	cJSON_Delete(msg);
+	case CLIMSG_UNSUBSCRIBE:
+		unsubscribe(s, m.channel, m.channel_len < sizeof(m.channel) ? m.channel_len : sizeof(m.channel));
+		break;
+	}
 	return 0;
 }
 
