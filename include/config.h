@@ -52,6 +52,8 @@ struct config {
 	/* history */
 	int64_t history_size;
 	int64_t history_max_bytes;
+	/* http */
+	char *static_dir;
 	/* log */
 	char *log_level;
 };

@@ -7,6 +7,7 @@
 #include <libwebsockets.h>
 #include <stdint.h>
 #include "access.h"
+#include "assets.h"
 #include "config.h"
 #include "ipcount.h"
 #include "frame.h"
@@ -102,6 +103,7 @@ struct relay {
 	char *token;			/* secret */
 	int allowed_anywhere;		/* listening beyond loopback */
 	struct access access;		/* subscriber tokens */
+	struct asset_dir static_files;	/* http.static_dir, loaded in memory */
 	struct ipcount per_ip;		/* WebSocket sessions per client address */
 	uint64_t auth_failures, origin_refusals, limit_refusals;
 	struct session *sessions;	/* WebSocket sessions */

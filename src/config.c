@@ -119,6 +119,11 @@ static const struct field auth_fields[] = {
 	END
 };
 
+static const struct field http_fields[] = {
+	STR("static_dir", static_dir),
+	END
+};
+
 static const struct field log_fields[] = {
 	{ .key = "level", .type = F_LOGLEVEL, .off = OFF(log_level) },
 	END
@@ -133,6 +138,7 @@ static const struct field root_fields[] = {
 	SECTION("clients", clients_fields),
 	SECTION("history", history_fields),
 	SECTION("auth", auth_fields),
+	SECTION("http", http_fields),
 	SECTION("log", log_fields),
 	END
 };
@@ -208,6 +214,7 @@ config_free(struct config *cfg)
 	free(cfg->listen_tls_cert);
 	free(cfg->listen_tls_key);
 	free(cfg->auth_tokens_file);
+	free(cfg->static_dir);
 	endpoints_free(cfg->endpoints, cfg->n_endpoints);
 	strlist_free(cfg->allowed_channels, cfg->n_allowed);
 	strlist_free(cfg->allowed_origins, cfg->n_allowed_origins);
@@ -245,13 +252,14 @@ config_defaults(struct config *cfg)
 	cfg->listen_tls_cert = strdup("");
 	cfg->listen_tls_key = strdup("");
 	cfg->auth_tokens_file = strdup("");
+	cfg->static_dir = strdup("");
 	cfg->max_connections = 20000;
 	cfg->max_per_ip = 20000;
 	cfg->endpoints = calloc(N_ELEMS(default_endpoints), sizeof(*cfg->endpoints));
 	cfg->allowed_channels = calloc(N_ELEMS(default_allowed), sizeof(char *));
 	if (!cfg->listen_address || !cfg->upstream_url || !cfg->token_file || !cfg->ca_file ||
 	    !cfg->log_level || !cfg->endpoints || !cfg->allowed_channels || !cfg->listen_tls_cert ||
-	    !cfg->listen_tls_key || !cfg->auth_tokens_file)
+	    !cfg->listen_tls_key || !cfg->auth_tokens_file || !cfg->static_dir)
 		goto oom;
 	for (size_t i = 0; i < N_ELEMS(default_endpoints); i++) {
 		const struct config_endpoint *d = &default_endpoints[i];

@@ -173,31 +173,42 @@ health_json(struct relay *r)
 	return strdup(buf);
 }
 
-/* Starts an answer: headers now, body from WRITEABLE. Takes body. */
+/* Starts an answer: headers now, a copy of the body from WRITEABLE. */
 static int
-respond(struct session *s, struct lws *wsi, unsigned status, const char *ctype, char *body)
+respond_buf(struct session *s, struct lws *wsi, unsigned status, const char *ctype,
+	    const void *body, size_t len, const char *cache)
 {
 	unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
-	size_t len = body ? strlen(body) : 0;
 
 	memset(s, 0, sizeof(*s));
 	s->http_buf = malloc(LWS_PRE + len + 1);
-	if (!s->http_buf) {
-		free(body);
+	if (!s->http_buf)
 		return -1;
-	}
-	memcpy(s->http_buf + LWS_PRE, body ? body : "", len);
-	free(body);
+	if (len)
+		memcpy(s->http_buf + LWS_PRE, body, len);
 	s->http_len = len;
 	if (lws_add_http_common_headers(wsi, status, ctype, len, &p, end) ||
 	    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-					(const unsigned char *)"no-store", 8, &p, end) ||
+					(const unsigned char *)cache, (int)strlen(cache), &p, end) ||
 	    lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
 					(const unsigned char *)"nosniff", 7, &p, end) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return 1;
 	lws_callback_on_writable(wsi);
 	return 0;
+}
+
+/* Same for a malloc'd NUL-terminated JSON or text body, which it frees. */
+static int
+respond(struct session *s, struct lws *wsi, unsigned status, const char *ctype, char *body)
+{
+	int rc;
+
+	if (!body)
+		return -1;
+	rc = respond_buf(s, wsi, status, ctype, body, strlen(body), "no-store");
+	free(body);
+	return rc;
 }
 
 int
@@ -238,6 +249,11 @@ http_api_request(struct session *s, struct lws *wsi, struct relay *r, const char
 		return respond(s, wsi, HTTP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8", body);
 	}
 	else {
+		const struct asset *a = assets_find(&r->static_files, uri);
+
+		if (a)
+			return respond_buf(s, wsi, HTTP_STATUS_OK, assets_content_type(a->name), a->data,
+					   a->len, "no-cache");
 		status = HTTP_STATUS_NOT_FOUND;
 		body = strdup("{\"error\":\"not found\"}");
 	}

@@ -212,8 +212,19 @@ reload(struct relay *r)
 			config_free(&nc);
 			return;
 		}
+		struct asset_dir nd;
+
+		if (assets_load_dir(nc.static_dir, &nd, err, sizeof(err))) {
+			r->reload_failures++;
+			log_msg(LOG_ERR, "relay: reload rejected, keeping the running configuration: %s", err);
+			access_free(&na);
+			config_free(&nc);
+			return;
+		}
 		access_free(&r->access);
 		r->access = na;
+		assets_free_dir(&r->static_files);
+		r->static_files = nd;
 	}
 	url_changed = str_differs(nc.upstream_url, r->cfg.upstream_url);
 	config_free(&r->cfg);
@@ -427,7 +438,8 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 		log_add_secret(r->token);
 	else
 		snprintf(r->up.disabled_reason, sizeof(r->up.disabled_reason), "%s", why);
-	if (access_load(&r->access, &r->cfg, why, sizeof(why))) {
+	if (access_load(&r->access, &r->cfg, why, sizeof(why)) ||
+	    assets_load_dir(r->cfg.static_dir, &r->static_files, why, sizeof(why))) {
 		log_msg(LOG_ERR, "relay: %s", why);
 		return -1;
 	}
@@ -535,6 +547,7 @@ relay_destroy(struct relay *r)
 	upstream_free(&r->up);
 	registry_free(&r->reg);
 	access_free(&r->access);
+	assets_free_dir(&r->static_files);
 	ipcount_free(&r->per_ip);
 	if (r->signal_fd >= 0)
 		close(r->signal_fd);
