@@ -2,8 +2,12 @@
  *
  * Every subscriber's queue points at the same frame; the last unref frees
  * it. FRAME_PRE bytes of headroom sit before the data so lws_write() can
- * put the WebSocket header in place without a copy. The event loop is
- * single-threaded, so the count is a plain integer. */
+ * put the WebSocket header in place without a copy. A server's frames are
+ * not masked, so the header is the same for every subscriber: it is built
+ * once into the headroom too (frame_seal), which lets a writer copy whole
+ * wire frames of several messages into one buffer and send them with one
+ * write. The event loop is single-threaded, so the count is a plain
+ * integer. */
 #ifndef UWRELAY_FRAME_H
 #define UWRELAY_FRAME_H
 
@@ -17,6 +21,7 @@ struct frame {
 	uint32_t len;		/* bytes of message after the headroom */
 	uint64_t seq;		/* channel seq, 0 for relay notices */
 	uint64_t t_us;		/* monotonic receive time (data frames), 0 otherwise */
+	uint8_t hdr_len;	/* WebSocket header bytes before the data, 0 if not sealed */
 	unsigned char buf[];	/* FRAME_PRE + len (+1 for a NUL, not sent) */
 };
 
@@ -24,6 +29,12 @@ struct frame {
 struct frame *frame_new(size_t len);
 static inline unsigned char *frame_data(struct frame *f) { return f->buf + FRAME_PRE; }
 static inline struct frame *frame_ref(struct frame *f) { f->refs++; return f; }
+/* Writes the header of an unmasked, final text frame of f->len bytes into
+ * the headroom. Call once the data is in place. */
+void frame_seal(struct frame *f);
+/* The whole frame as it goes on the wire (header + data), once sealed. */
+static inline const unsigned char *frame_wire(const struct frame *f) { return f->buf + FRAME_PRE - f->hdr_len; }
+static inline size_t frame_wire_len(const struct frame *f) { return (size_t)f->hdr_len + f->len; }
 /* Drops one reference; frees on the last. Accepts NULL. */
 void frame_unref(struct frame *f);
 /* Bytes a frame costs in memory (used for queue accounting). */

@@ -31,6 +31,11 @@ static inline struct frame *outq_peek(const struct outq *q)
 {
 	return q->count ? q->ring[q->head] : NULL;
 }
+/* The i-th oldest frame (i < count). */
+static inline struct frame *outq_at(const struct outq *q, uint32_t i)
+{
+	return q->ring[(q->head + i) & (q->cap - 1)];
+}
 /* Drops the oldest frame (and its reference). No-op when empty. */
 void outq_pop(struct outq *q);
 /* Drops everything and frees the ring. */

@@ -18,6 +18,9 @@
 #define UWRELAY_VERSION "0.1.0"
 #define UWRELAY_USER_AGENT "uwrelay/" UWRELAY_VERSION
 
+/* Bytes of whole frames copied into one write to a browser. */
+#define SCRATCH_BYTES 65536
+
 /* Close codes the relay sends to browsers (documented in docs/PROTOCOL.md). */
 #define CLOSE_SLOW_CONSUMER 4001	/* send queue went over clients.max_queue_bytes */
 #define CLOSE_ENDPOINT_REMOVED 4002	/* a reload removed or changed this endpoint */
@@ -111,6 +114,7 @@ struct relay {
 	uint64_t slow_closed;		/* closed for a full send queue */
 	uint64_t frames_out;		/* frame deliveries queued */
 	struct metrics metrics;
+	unsigned char *scratch;		/* LWS_PRE + SCRATCH_BYTES: coalesced writes */
 	const char *config_path;	/* for SIGHUP reloads; NULL: built-in defaults */
 	uint64_t reloads, reload_failures;
 	int signal_fd;

@@ -45,6 +45,7 @@ envelope_data(const char *channel, size_t channel_len, uint64_t seq, const char 
 	memcpy(frame_data(f) + hl, payload, payload_len);
 	frame_data(f)[(size_t)hl + payload_len] = '}';
 	f->seq = seq;
+	frame_seal(f);
 	return f;
 }
 
@@ -68,5 +69,6 @@ envelope_notice(const char *epoch, int64_t now_ms, const char *data_json)
 		 "{\"channel\":\"" RELAY_CHANNEL "\",\"epoch\":\"%s\",\"timestamp\":\"%s\",\"data\":", epoch, ts);
 	memcpy(frame_data(f) + n, data_json, dl);
 	frame_data(f)[(size_t)n + dl] = '}';
+	frame_seal(f);
 	return f;
 }

@@ -18,10 +18,35 @@ frame_new(size_t len)
 	f->len = (uint32_t)len;
 	f->seq = 0;
 	f->t_us = 0;
+	f->hdr_len = 0;
 	f->buf[FRAME_PRE + len] = '\0';
 	live_count++;
 	live_bytes += frame_cost(f);
 	return f;
+}
+
+void
+frame_seal(struct frame *f)
+{
+	unsigned char *d = f->buf + FRAME_PRE;
+	uint64_t n = f->len;
+
+	/* RFC 6455 5.2: FIN + text opcode, then the shortest length form */
+	if (n < 126) {
+		d[-1] = (unsigned char)n;
+		f->hdr_len = 2;
+	} else if (n < 65536) {
+		d[-3] = 126;
+		d[-2] = (unsigned char)(n >> 8);
+		d[-1] = (unsigned char)n;
+		f->hdr_len = 4;
+	} else {
+		d[-9] = 127;
+		for (int i = 0; i < 8; i++)
+			d[-1 - i] = (unsigned char)(n >> (8 * i));
+		f->hdr_len = 10;
+	}
+	d[-(int)f->hdr_len] = 0x81;
 }
 
 void

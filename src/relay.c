@@ -429,7 +429,8 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 	memset(cfg, 0, sizeof(*cfg));
 	r->start_ms = relay_now_ms();
 	r->config_path = config_path;
-	if (registry_init(&r->reg))
+	r->scratch = malloc(LWS_PRE + SCRATCH_BYTES);
+	if (!r->scratch || registry_init(&r->reg))
 		return -1;
 	upstream_init(&r->up, r);
 
@@ -549,6 +550,8 @@ relay_destroy(struct relay *r)
 	access_free(&r->access);
 	assets_free_dir(&r->static_files);
 	ipcount_free(&r->per_ip);
+	free(r->scratch);
+	r->scratch = NULL;
 	if (r->signal_fd >= 0)
 		close(r->signal_fd);
 	if (r->token) {

@@ -409,24 +409,53 @@ session_receive(struct session *s, const char *in, size_t len)
 	return 0;
 }
 
+/* Drains the queue while the socket takes it. Consecutive frames are
+ * copied, as whole wire frames, into one buffer and sent with one write
+ * (LWS_WRITE_RAW: lws adds no framing), so a burst costs one syscall per
+ * SCRATCH_BYTES rather than one per frame. A frame bigger than the buffer
+ * goes alone through the ordinary path. A short write is kept by lws and
+ * WRITEABLE waits until it drained: at most SCRATCH_BYTES per socket. */
 int
 session_writeable(struct session *s)
 {
-	struct frame *f;
+	struct relay *r = s->relay;
+	unsigned char *sb = r->scratch + LWS_PRE;
 	uint64_t now_us = 0;
 
 	if (s->close_code)
 		return -1;	/* lws sends the close set by lws_close_reason */
-	while ((f = outq_peek(&s->q))) {
-		if (lws_write(s->wsi, frame_data(f), f->len, LWS_WRITE_TEXT) < (int)f->len)
-			return -1;
-		if (f->t_us) {
-			if (!now_us)
-				now_us = relay_mono_us();
-			metrics_observe_latency(&s->relay->metrics, now_us - f->t_us);
+	while (s->q.count) {
+		size_t n = 0;
+		uint32_t k = 0;
+
+		while (k < s->q.count) {
+			struct frame *f = outq_at(&s->q, k);
+
+			if (n + frame_wire_len(f) > SCRATCH_BYTES)
+				break;
+			memcpy(sb + n, frame_wire(f), frame_wire_len(f));
+			n += frame_wire_len(f);
+			k++;
 		}
-		s->replay_bonus -= s->replay_bonus < frame_cost(f) ? s->replay_bonus : frame_cost(f);
-		outq_pop(&s->q);
+		if (!k) {
+			struct frame *f = outq_peek(&s->q);
+
+			if (lws_write(s->wsi, frame_data(f), f->len, LWS_WRITE_TEXT) < (int)f->len)
+				return -1;
+			k = 1;
+		} else if (lws_write(s->wsi, sb, n, LWS_WRITE_RAW) < (int)n)
+			return -1;
+		while (k--) {
+			struct frame *f = outq_peek(&s->q);
+
+			if (f->t_us) {
+				if (!now_us)
+					now_us = relay_mono_us();
+				metrics_observe_latency(&r->metrics, now_us - f->t_us);
+			}
+			s->replay_bonus -= s->replay_bonus < frame_cost(f) ? s->replay_bonus : frame_cost(f);
+			outq_pop(&s->q);
+		}
 		if (lws_send_pipe_choked(s->wsi))
 			break;
 	}

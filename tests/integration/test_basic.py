@@ -90,9 +90,19 @@ class TestBasic(harness.IntegrationTest):
         st, hdrs, body = self.relay.get("/healthz")
         self.assertEqual(st, 200)
         json.loads(body)  # "200 JSON"
-        for path in ("/nope", "/api/stream/nope", "/api/stream/statusx", "/healthzz", "/"):
+        for path in ("/nope", "/api/stream/nope", "/api/stream/statusx", "/healthzz", "/../README.md",
+                     "/.hidden", "/web/index.html"):
             st, _, _ = self.relay.get(path)
             self.assertEqual(st, 404, path)
+
+    def test_page_is_served(self):
+        for path, ctype in (("/", "text/html"), ("/uwrelay.js", "text/javascript"),
+                            ("/app.js", "text/javascript"), ("/style.css", "text/css")):
+            st, hdrs, body = self.relay.get(path)
+            self.assertEqual(st, 200, path)
+            self.assertTrue(hdrs.get("content-type", "").startswith(ctype), (path, hdrs))
+            with open(os.path.join(harness.REPO, "web", path.strip("/") or "index.html"), "rb") as f:
+                self.assertEqual(body, f.read(), path)
 
     def test_ws_unknown_path_refused_404(self):
         for path in ("/api/stream/ws/nope", "/nope", "/api/stream/ws/flowx", "/api/stream/status"):

@@ -2,6 +2,7 @@
 """Fan-out: several browsers get every frame, in order, with UW's payload byte for byte."""
 
 import json
+import time
 import os
 import socket
 import sys
@@ -98,7 +99,7 @@ class TestFanout(harness.IntegrationTest):
 
     def test_slow_consumer_closed_4001(self):
         """A browser that stops reading is closed with 4001; the others get everything."""
-        sim, relay = self.sim_and_relay(clients={"max_queue_bytes": 65536})
+        sim, relay = self.sim_and_relay(clients={"max_queue_bytes": 262144})
         fast = self.client(relay, "/api/stream/ws/flow")
         expect_subscribed(fast, FLOW)
         slow = self.client(relay, "/api/stream/ws/flow")
@@ -109,7 +110,11 @@ class TestFanout(harness.IntegrationTest):
         n = 5000
         col = Collector(fast, n, timeout=40)
         col.start()
-        sim.publish(FLOW, n, size=2000)
+        # paced at ~2,000 frames/s (4.6 MB/s): a reader that keeps up with
+        # the feed keeps up; one that does not read falls 256 KiB behind
+        for _ in range(n // 100):
+            sim.publish(FLOW, 100, size=2000)
+            time.sleep(0.05)
         wait_until(lambda: relay.status()["slow_consumers_closed"] >= 1, 20,
                    msg="the slow subscriber is closed")
         # read what reached the slow one: a gapless prefix, then close code 4001
