@@ -458,3 +458,32 @@ def http_get_json(host, port, path, timeout=5.0):
     if status != 200:
         raise WSError("GET %s -> %d %r" % (path, status, body[:300]))
     return json.loads(body)
+
+
+def main(argv):
+    """python3 wsclient.py ws://HOST:PORT/PATH: prints each message as it arrives (Ctrl-C stops)."""
+    import urllib.parse
+    if len(argv) != 2 or not argv[1].startswith("ws://"):
+        print("usage: wsclient.py ws://HOST:PORT/PATH[?QUERY]")
+        return 2
+    u = urllib.parse.urlsplit(argv[1])
+    path = u.path or "/"
+    if u.query:
+        path += "?" + u.query
+    c = connect(u.hostname, u.port or 80, path)
+    try:
+        while True:
+            try:
+                op, payload = c.recv_message(3600)
+            except WSClosed as e:
+                print("closed: %s" % e)
+                return 0
+            print(payload.decode("utf-8", "replace"), flush=True)
+    except KeyboardInterrupt:
+        c.close()
+        return 0
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(main(sys.argv))
