@@ -59,6 +59,13 @@ struct upstream {
 	int rx_discard;			/* current message is over max_frame */
 	int rx_binary;
 	char last_error[256];
+	/* After a 401, a plain GET of the same URL fetches UW's reason text
+	 * (lws does not expose the body of a refused upgrade). */
+	struct lws *probe_wsi;
+	int probe_status;
+	char probe_body[256];
+	size_t probe_len;
+	char auth_reason[200];		/* UW's text for the last 401, "" if unknown */
 	char disabled_reason[128];
 	/* counters */
 	uint64_t frames_in, bytes_in, malformed, oversize, acks_ok, acks_failed;
@@ -157,6 +164,8 @@ void upstream_free(struct upstream *up);
 const char *upstream_status_word(const struct upstream *up);
 int upstream_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		      void *in, size_t len);
+int upstream_probe_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+			    void *in, size_t len);
 
 /* ---- session.c ---- */
 int session_established(struct session *s, struct lws *wsi, struct relay *r);

@@ -26,6 +26,7 @@ static const lws_retry_bo_t no_validity = {
 };
 
 static void schedule_retry(struct upstream *up);
+static void probe_start(struct upstream *up);
 static void health_cb(lws_sorted_usec_list_t *sul);
 static void ack_cb(lws_sorted_usec_list_t *sul);
 
@@ -294,6 +295,116 @@ upstream_free(struct upstream *up)
 	free(up->rx);
 	up->rx = NULL;
 	wipe_path(up);
+}
+
+/* ---- the 401 reason ----
+ * lws 4.1.6 reports a refused upgrade as "HS: ws upgrade unauthorized" and
+ * drops UW's explanation. Once per change to unauthorized, one plain GET of
+ * the same URL (same TLS verification) reads it; only a 401 answer's text
+ * is taken, cleaned to printable ASCII and capped. */
+
+static void
+probe_start(struct upstream *up)
+{
+	struct lws_client_connect_info i;
+
+	if (up->probe_wsi || !up->path_with_token)
+		return;
+	memset(&i, 0, sizeof(i));
+	i.context = up->relay->ctx;
+	i.vhost = up->relay->vh_client;
+	i.address = up->url.host;
+	i.port = up->url.port;
+	i.path = up->path_with_token;
+	i.host = up->url.host;
+	i.origin = up->url.host;
+	i.method = "GET";
+	i.ssl_connection = up->url.tls ? LCCSCF_USE_SSL : 0;
+	i.local_protocol_name = "uw-probe";
+	i.retry_and_idle_policy = &no_validity;
+	i.pwsi = &up->probe_wsi;
+	i.opaque_user_data = up;
+	up->probe_status = 0;
+	up->probe_len = 0;
+	if (!lws_client_connect_via_info(&i))
+		up->probe_wsi = NULL;
+}
+
+static void
+probe_done(struct upstream *up)
+{
+	size_t n = 0, len = up->probe_len;
+	int status = up->probe_status;
+
+	/* COMPLETED and CLOSED both come here: act once */
+	up->probe_wsi = NULL;
+	up->probe_status = 0;
+	up->probe_len = 0;
+	if (status != 401 || !len)
+		return;
+	for (size_t i = 0; i < len && n + 1 < sizeof(up->auth_reason); i++) {
+		char c = up->probe_body[i];
+
+		if (c == '\n' || c == '\r' || c == '\t')
+			c = ' ';
+		if (c >= ' ' && c < 0x7f && !(c == ' ' && (!n || up->auth_reason[n - 1] == ' ')))
+			up->auth_reason[n++] = c;
+	}
+	while (n && up->auth_reason[n - 1] == ' ')
+		n--;
+	up->auth_reason[n] = '\0';
+	if (!n)
+		return;
+	log_msg(LOG_ERR, "upstream: UW says: %s", up->auth_reason);
+	if (up->unauthorized)
+		set_error(up, "HTTP 401 Unauthorized: %s", up->auth_reason);
+}
+
+int
+upstream_probe_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			size_t len)
+{
+	struct upstream *up = lws_get_opaque_user_data(wsi);
+	(void)user;
+
+	if (!up)
+		return 0;
+	switch (reason) {
+	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+		unsigned char **p = (unsigned char **)in, *end = (*p) + len;
+
+		if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_USER_AGENT,
+						 (unsigned char *)UWRELAY_USER_AGENT,
+						 (int)strlen(UWRELAY_USER_AGENT), p, end))
+			return -1;
+		break;
+	}
+	case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
+		up->probe_status = (int)lws_http_client_http_response(wsi);
+		break;
+	case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
+		if (len > sizeof(up->probe_body) - up->probe_len)
+			len = sizeof(up->probe_body) - up->probe_len;
+		memcpy(up->probe_body + up->probe_len, in, len);
+		up->probe_len += len;
+		break;
+	case LWS_CALLBACK_RECEIVE_CLIENT_HTTP: {
+		char buf[LWS_PRE + 1024], *px = buf + LWS_PRE;
+		int lenx = sizeof(buf) - LWS_PRE;
+
+		if (lws_http_client_read(wsi, &px, &lenx) < 0)
+			return -1;
+		break;
+	}
+	case LWS_CALLBACK_COMPLETED_CLIENT_HTTP:
+	case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+		probe_done(up);
+		break;
+	default:
+		break;
+	}
+	return 0;
 }
 
 /* ---- health ---- */
@@ -608,6 +719,7 @@ on_established(struct upstream *up)
 {
 	up->state = UP_CONNECTED;
 	up->unauthorized = 0;
+	up->auth_reason[0] = '\0';
 	up->attempt = 0;
 	up->connects++;
 	up->connected_since_ms = relay_now_ms();
@@ -680,11 +792,16 @@ upstream_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		int status = lws_http_client_http_response(wsi);
 
 		if (status == 401 || strstr(why, "unauthorized")) {
-			if (!up->unauthorized)
+			if (!up->unauthorized) {
 				log_msg(LOG_ERR, "upstream: UW refused the token (HTTP 401): it lacks the "
 					"websocket scope or is wrong; retrying slowly");
+				probe_start(up);
+			}
 			up->unauthorized = 1;
-			set_error(up, "HTTP 401 Unauthorized: the token does not have the websocket scope");
+			if (up->auth_reason[0])
+				set_error(up, "HTTP 401 Unauthorized: %s", up->auth_reason);
+			else
+				set_error(up, "HTTP 401 Unauthorized: the token does not have the websocket scope");
 		} else {
 			up->unauthorized = 0;
 			if (status > 0)

@@ -733,6 +733,22 @@ static int confirm_upgrade(struct lws *wsi)
 	return 0;
 }
 
+/*
+ * A plain GET of the socket URL (no upgrade): a bad token gets UW's 401 and
+ * its text, as the upgrade would (the relay asks this way to learn the
+ * reason after a refused upgrade); a good one gets 426.
+ */
+static int plain_socket_get(struct lws *wsi)
+{
+	const char *tok = g.token ? lws_get_urlarg_by_name(wsi, "token=", g.argbuf, MAX_HTTP_HDR) : NULL;
+
+	if ((g.refuse_count && g.refuse_status == 401) || (g.token && (!tok || strcmp(tok, g.token))))
+		http_refuse(wsi, 401, UW_401_BODY);
+	else
+		http_refuse(wsi, 426, "Upgrade Required");
+	return -1;
+}
+
 /* ------------------------------------------------------- control API */
 
 static int http_reply(struct lws *wsi, int status, const char *body)
@@ -1199,6 +1215,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		return confirm_upgrade(wsi);
 
 	case LWS_CALLBACK_HTTP:
+		if (in && !strcmp((const char *)in, "/socket"))
+			return plain_socket_get(wsi);
 		return ctl(wsi, in ? (const char *)in : "");
 
 	case LWS_CALLBACK_ESTABLISHED:
