@@ -1,0 +1,456 @@
+// The live page: one uwrelay.js client for the selected view, rows newest first.
+// Query parameters: relay=ws://HOST:PORT (default: this page's host), access_token=…,
+// view=flow|dark-pool|market-tide, channels=a,b (generic endpoint, any allowed channels).
+import { UwRelay } from "./uwrelay.js";
+
+const MAX_ROWS = 200;
+const RATE_WINDOW = 5; // seconds
+
+const VIEWS = {
+  "flow": { path: "/api/stream/ws/flow", channel: "flow-alerts" },
+  "dark-pool": { path: "/api/stream/ws/dark-pool", channel: "off_lit_trades" },
+  "market-tide": { path: "/api/stream/ws/market-movers", channel: "market_tide" },
+};
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const relayUrl = params.get("relay") || (location.protocol === "https:" ? "wss://" : "ws://") + location.host;
+const accessToken = params.get("access_token") || undefined;
+
+// ---------------------------------------------------------------- formatting
+
+const num = (v) => (v === "" || v === null || v === undefined || typeof v === "boolean" ? NaN : Number(v));
+
+/** $1.25M, $36.5K, $950, -$2.1B */
+function money(v) {
+  const n = num(v);
+  if (!Number.isFinite(n)) return "–";
+  const sign = n < 0 ? "-" : "";
+  let a = Math.abs(n);
+  const units = ["", "K", "M", "B", "T"];
+  let u = 0;
+  while (a >= 999.5 && u < units.length - 1) {
+    a /= 1000;
+    u++;
+  }
+  if (u === 0) return sign + "$" + (a >= 100 || Number.isInteger(a) ? Math.round(a) : a.toFixed(2));
+  return sign + "$" + String(Number(a.toPrecision(3))) + units[u];
+}
+
+/** 1.23B / -262M / 45.1K without a currency sign */
+function compact(v) {
+  const s = money(v);
+  return s === "–" ? s : s.replace("$", "");
+}
+
+function int(v) {
+  const n = num(v);
+  return Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "–";
+}
+
+function px(v, digits = 2) {
+  const n = num(v);
+  return Number.isFinite(n) ? n.toFixed(digits) : "–";
+}
+
+function strikeText(n) {
+  return Number.isFinite(n) ? "$" + (Number.isInteger(n) ? n : Number(n.toFixed(3))) : "–";
+}
+
+/** A Date from epoch ms (or s), or an ISO string. */
+function toDate(v) {
+  if (typeof v === "number" || (typeof v === "string" && /^\d+(\.\d+)?$/.test(v))) {
+    const n = Number(v);
+    return new Date(n < 1e12 ? n * 1000 : n);
+  }
+  if (typeof v === "string" && v) {
+    const d = new Date(v);
+    if (!isNaN(d)) return d;
+  }
+  return null;
+}
+
+const pad2 = (n) => String(n).padStart(2, "0");
+function clock(d) {
+  return d ? pad2(d.getHours()) + ":" + pad2(d.getMinutes()) + ":" + pad2(d.getSeconds()) : "–";
+}
+
+/** OCC option symbol, e.g. DIA241018C00415000 → {root, expiry: "2024-10-18", type: "C", strike: 415} */
+function parseOcc(sym) {
+  const m = /^(.*?)(\d{2})(\d{2})(\d{2})([CP])(\d{8})$/.exec(String(sym || "").replace(/\s+/g, ""));
+  if (!m) return null;
+  return { root: m[1], expiry: `20${m[2]}-${m[3]}-${m[4]}`, type: m[5], strike: Number(m[6]) / 1000 };
+}
+
+function dte(iso) {
+  const d = new Date(iso + "T00:00:00");
+  if (isNaN(d)) return "";
+  const today = new Date();
+  today.setHours(0, 0, 0, 0);
+  return Math.round((d - today) / 86400000) + "d";
+}
+
+const spaced = (s) => String(s || "").replace(/([a-z])([A-Z])/g, "$1 $2");
+
+// A cell is text, or [text, className], or [text, className, title].
+const cp = (t) => (t === "C" || t === "call" ? ["Call", "call"] : t === "P" || t === "put" ? ["Put", "put"] : ["–"]);
+const signed = (v) => [money(v), num(v) < 0 ? "neg" : num(v) > 0 ? "pos" : ""];
+const premiumCell = (v) => [money(v), num(v) >= 1e6 ? "big" : num(v) >= 250e3 ? "mid" : ""];
+
+/** Column schemas per channel kind (the part of the name before ':'). */
+const SCHEMAS = {
+  "flow-alerts": {
+    valid: (d) => d && d.ticker !== undefined && parseOcc(d.option_chain),
+    time: (d) => d.executed_at ?? d.start_time,
+    cols: [
+      ["Ticker", (d) => [d.ticker, "tk"]],
+      ["C/P", (d) => cp(parseOcc(d.option_chain).type)],
+      ["Strike", (d) => [strikeText(parseOcc(d.option_chain).strike), "n"]],
+      ["Expiry", (d) => { const e = parseOcc(d.option_chain).expiry; return [e + " · " + dte(e), "", d.option_chain]; }],
+      ["Premium", (d) => { const c = premiumCell(d.total_premium); c[1] += " n"; return c; }],
+      ["Size", (d) => [int(d.total_size), "n"]],
+      ["Price", (d) => [px(d.price), "n"]],
+      ["Spot", (d) => [px(d.underlying_price), "n"]],
+      ["Rule", (d) => [spaced(d.rule_name), "rule"]],
+      ["Flags", (d) => [[d.has_sweep && "SWEEP", d.has_floor && "FLOOR", d.has_multileg && "MULTI"]
+        .filter(Boolean).join(" "), "flags"]],
+    ],
+  },
+  "option_trades": {
+    valid: (d) => d && (d.option_symbol || d.underlying_symbol),
+    time: (d) => d.executed_at ?? d.created_at,
+    cols: [
+      ["Ticker", (d) => [d.underlying_symbol || (parseOcc(d.option_symbol) || {}).root, "tk"]],
+      ["C/P", (d) => cp(d.option_type || (parseOcc(d.option_symbol) || {}).type)],
+      ["Strike", (d) => [strikeText(num(d.strike) || (parseOcc(d.option_symbol) || {}).strike), "n"]],
+      ["Expiry", (d) => { const e = d.expiry || (parseOcc(d.option_symbol) || {}).expiry || ""; return [e ? e + " · " + dte(e) : "–", "", d.option_symbol]; }],
+      ["Premium", (d) => { const c = premiumCell(d.premium); c[1] += " n"; return c; }],
+      ["Size", (d) => [int(d.size), "n"]],
+      ["Price", (d) => [px(d.price), "n"]],
+      ["Bid × Ask", (d) => [px(d.nbbo_bid) + " × " + px(d.nbbo_ask), "n"]],
+      ["Side", (d) => { const t = (d.tags || []).find((x) => /_side$/.test(x)) || ""; return [t.replace("_side", ""), "side-" + t]; }],
+      ["Exch", (d) => d.exchange || "–"],
+    ],
+  },
+  "price": {
+    valid: (d) => d && d.close !== undefined,
+    time: (d) => d.time,
+    cols: [
+      ["Ticker", (d, env) => [env.channel.split(":")[1] || "–", "tk"]],
+      ["Last", (d) => [px(d.close), "n"]],
+      ["Volume", (d) => [int(d.vol), "n"]],
+    ],
+  },
+  "gex": {
+    valid: (d) => d && d.gamma_per_one_percent_move_oi !== undefined,
+    time: (d) => d.timestamp,
+    cols: [
+      ["Ticker", (d) => [d.ticker, "tk"]],
+      ["Price", (d) => [px(d.price), "n"]],
+      ["Gamma / 1%", (d) => [compact(d.gamma_per_one_percent_move_oi), "n " + (num(d.gamma_per_one_percent_move_oi) < 0 ? "neg" : "pos")]],
+      ["Delta / 1%", (d) => [compact(d.delta_per_one_percent_move_oi), "n"]],
+      ["Charm / 1%", (d) => [compact(d.charm_per_one_percent_move_oi), "n"]],
+      ["Vanna / 1%", (d) => [compact(d.vanna_per_one_percent_move_oi), "n"]],
+    ],
+  },
+  "off_lit_trades": {
+    valid: (d) => d && d.ticker !== undefined && d.price !== undefined,
+    time: (d) => d.executed_at,
+    cols: [
+      ["Ticker", (d) => [d.ticker, "tk"]],
+      ["Price", (d) => [px(d.price), "n"]],
+      ["Size", (d) => [int(d.size), "n"]],
+      ["Premium", (d) => { const c = premiumCell(d.premium); c[1] += " n"; return c; }],
+      ["Bid × Ask", (d) => [px(d.nbbo_bid) + " × " + px(d.nbbo_ask), "n"]],
+      ["Center", (d) => d.market_center || "–"],
+    ],
+  },
+  "market_tide": {
+    valid: (d) => d && d.net_call_premium !== undefined,
+    time: (d) => d.timestamp,
+    cols: [
+      ["Net call premium", (d) => { const c = signed(d.net_call_premium); c[1] += " n"; return c; }],
+      ["Net put premium", (d) => { const c = signed(d.net_put_premium); c[1] += " n"; return c; }],
+      ["Net volume", (d) => [int(d.net_volume), "n " + (num(d.net_volume) < 0 ? "neg" : "pos")]],
+    ],
+  },
+  "news": {
+    valid: (d) => d && d.headline !== undefined,
+    time: (d) => d.timestamp,
+    cols: [
+      ["Headline", (d) => [d.headline, "wide"]],
+      ["Tickers", (d) => (d.tickers || []).join(" ")],
+      ["Source", (d) => d.source || "–"],
+    ],
+  },
+};
+SCHEMAS.lit_trades = SCHEMAS.off_lit_trades;
+const RAW = { cols: [["Channel · data", null]] };
+
+const NUMERIC = /^(Strike|Premium|Size|Price|Spot|Last|Volume|Bid × Ask|Net .*|.* \/ 1%)$/;
+const kindOf = (channel) => channel.split(":")[0];
+
+// ---------------------------------------------------------------- state
+
+let client = null;
+let view = null;         // {key, channels[], generic, schema}
+let pending = [];        // envelopes waiting for the next paint
+let paintQueued = false;
+let received = 0;
+let ticks = [0];         // frames per second, last RATE_WINDOW seconds
+let gapCount = 0;
+
+function schemaFor(channels) {
+  const kinds = new Set(channels.map(kindOf));
+  return kinds.size === 1 && SCHEMAS[[...kinds][0]] ? SCHEMAS[[...kinds][0]] : RAW;
+}
+
+function renderHead() {
+  const head = $("head");
+  head.textContent = "";
+  for (const h of ["Time", ...view.schema.cols.map((c) => c[0])]) {
+    const th = document.createElement("th");
+    th.textContent = h;
+    if (NUMERIC.test(h)) th.className = "n";
+    head.appendChild(th);
+  }
+}
+
+function cell(tr, v) {
+  const td = document.createElement("td");
+  const [text, cls, title] = Array.isArray(v) ? v : [v];
+  td.textContent = text === undefined || text === null || text === "" ? (cls === "flags" ? "" : "–") : String(text);
+  if (cls) td.className = cls.trim();
+  if (title) td.title = title;
+  tr.appendChild(td);
+}
+
+function rowFor(env) {
+  const tr = document.createElement("tr");
+  const d = env.data;
+  tr.dataset.channel = env.channel;
+  if (env.seq !== undefined) tr.dataset.seq = env.seq;
+  if (env.epoch) tr.dataset.epoch = env.epoch;
+  if (d && d.sim_seq !== undefined) tr.dataset.simSeq = d.sim_seq;
+  const own = SCHEMAS[kindOf(env.channel)];
+  let ok = false;
+  try {
+    ok = own === view.schema && !!own.valid(d);
+  } catch (e) {
+    ok = false;
+  }
+  const when = ok ? toDate(view.schema.time(d)) || toDate(env.timestamp) : toDate(env.timestamp);
+  cell(tr, [clock(when), "time", when ? when.toISOString() : ""]);
+  if (ok) {
+    try {
+      for (const [, f] of view.schema.cols) cell(tr, f(d, env));
+      return tr;
+    } catch (e) {
+      while (tr.children.length > 1) tr.lastChild.remove();
+    }
+  }
+  // not a payload this view knows: compact JSON rather than nothing
+  tr.classList.add("raw");
+  const td = document.createElement("td");
+  td.colSpan = view.schema.cols.length;
+  const ch = document.createElement("span");
+  ch.className = "rawch";
+  ch.textContent = env.channel;
+  const code = document.createElement("code");
+  let json = JSON.stringify(d);
+  if (json === undefined) json = String(d);
+  code.textContent = json.length > 600 ? json.slice(0, 600) + "…" : json;
+  td.title = json.length > 4000 ? json.slice(0, 4000) + "…" : json;
+  td.append(ch, " ", code);
+  tr.appendChild(td);
+  return tr;
+}
+
+function paint() {
+  paintQueued = false;
+  if (!pending.length) return;
+  const batch = pending.slice(-MAX_ROWS);
+  pending = [];
+  const frag = document.createDocumentFragment();
+  for (let i = batch.length - 1; i >= 0; i--) {
+    const tr = rowFor(batch[i]);
+    tr.classList.add("new");
+    frag.appendChild(tr);
+  }
+  const rows = $("rows");
+  rows.insertBefore(frag, rows.firstChild);
+  while (rows.rows.length > MAX_ROWS) rows.lastChild.remove();
+  $("empty").hidden = rows.rows.length > 0;
+  showCount();
+}
+
+function showCount() {
+  $("count").textContent = `${received} received` +
+    (client && client.stats.duplicates ? `, ${client.stats.duplicates} duplicates dropped` : "");
+}
+
+function onEnvelope(env) {
+  received++;
+  ticks[ticks.length - 1]++;
+  pending.push(env);
+  if (pending.length > MAX_ROWS * 2) pending = pending.slice(-MAX_ROWS);
+  if (!paintQueued) {
+    paintQueued = true;
+    requestAnimationFrame(paint);
+  }
+}
+
+// ---------------------------------------------------------------- status display
+
+function setPill(id, state, text, title) {
+  const el = $(id);
+  el.dataset.state = state;
+  el.textContent = text;
+  if (title !== undefined) el.title = title;
+}
+
+function onState(s) {
+  if (s.state === "connecting") setPill("state", "connecting", "connecting to relay…");
+  else if (s.state === "open") setPill("state", "open", "connected");
+  else if (s.state === "reconnecting")
+    setPill("state", "reconnecting", `reconnecting to relay (try ${s.attempt}, ${(s.delay / 1000).toFixed(1)} s)…`,
+      s.code ? `socket closed, code ${s.code}${s.reason ? ": " + s.reason : ""}` : "relay unreachable");
+  else if (s.state === "closed") setPill("state", "closed", "closed");
+}
+
+function onUpstream(u) {
+  const word = {
+    connected: ["up", "upstream connected"],
+    disconnected: ["down", "relay says upstream is down"],
+    unauthorized: ["down", "upstream down: token refused by UW"],
+    disabled: ["down", "upstream down: relay has no UW token"],
+  }[u.state] || ["unknown", "upstream: unknown"];
+  setPill("upstream", word[0], word[1] + (u.reason && u.state === "disconnected" ? ` (${u.reason})` : ""),
+    "The relay's link to Unusual Whales" + (u.reason ? ": " + u.reason : ""));
+}
+
+function onGap(g) {
+  gapCount++;
+  const what = g.reason === "epoch" ? "the relay restarted" :
+    g.reason === "too_old" ? `frames ${g.from}–${g.to} are no longer held` : g.reason || "unknown reason";
+  $("gap-text").textContent = `Data missed on ${g.channel} and not recovered: ${what}.` +
+    (gapCount > 1 ? ` (${gapCount} gaps)` : "");
+  $("gap-notice").hidden = false;
+}
+
+function onError(e) {
+  const el = $("error-notice");
+  el.textContent = `Relay: ${e.message || e.code}${e.channel ? " (" + e.channel + ")" : ""}`;
+  el.hidden = false;
+}
+
+function tick() {
+  const secs = ticks.length - 1 || 1;
+  const sum = ticks.slice(0, -1).reduce((a, b) => a + b, 0);
+  const el = $("rate");
+  el.textContent = (sum / secs).toFixed(1) + "/s";
+  el.dataset.rate = (sum / secs).toFixed(2);
+  showCount();
+  ticks.push(0);
+  if (ticks.length > RATE_WINDOW + 1) ticks.shift();
+}
+
+// ---------------------------------------------------------------- views
+
+function clearTable() {
+  pending = [];
+  $("rows").textContent = "";
+  $("empty").hidden = false;
+}
+
+function openClient(options) {
+  if (client) client.close();
+  client = new UwRelay(relayUrl, Object.assign({ accessToken }, options));
+  client.on("envelope", onEnvelope);
+  client.on("state", onState);
+  client.on("upstream", onUpstream);
+  client.on("gap", onGap);
+  client.on("error", onError);
+  window.__uwrelayClient = client;       // for tests and the console
+  onUpstream({ state: "unknown" });
+  $("endpoint").textContent = client.url.replace(/[?&]access_token=[^&]*/, "");
+}
+
+function setView(key, channels) {
+  gapCount = 0;
+  $("gap-notice").hidden = true;
+  $("error-notice").hidden = true;
+  if (VIEWS[key]) {
+    view = { key, channels: [VIEWS[key].channel], generic: false };
+    view.schema = schemaFor(view.channels);
+    openClient({ path: VIEWS[key].path });
+  } else {
+    key = "ticker";
+    const keep = view && view.generic && client && client.state !== "closed";
+    const old = view && view.generic ? view.channels : [];
+    view = { key, channels, generic: true, schema: schemaFor(channels) };
+    if (keep) {
+      // same socket: change the subscriptions
+      for (const ch of old) if (!channels.includes(ch)) client.unsubscribe(ch);
+      for (const ch of channels) client.subscribe(ch);
+    } else {
+      openClient({ channels });
+    }
+  }
+  $("channel-select").value = key;
+  renderHead();
+  clearTable();
+  const q = new URLSearchParams(location.search);
+  q.delete("view");
+  q.delete("channels");
+  if (view.generic) q.set("channels", channels.join(","));
+  else q.set("view", key);
+  history.replaceState(null, "", "?" + q.toString().replace(/%(2C|3A|2F)/gi, (m) => decodeURIComponent(m)));
+}
+
+function tickerChannel() {
+  const t = $("ticker-input").value.trim().toUpperCase();
+  if (!/^[A-Z0-9._-]{1,32}$/.test(t)) return null;
+  return $("ticker-kind").value + ":" + t;
+}
+
+function init() {
+  $("channel-select").addEventListener("change", (ev) => {
+    const v = ev.target.value;
+    if (v === "ticker") {
+      const ch = tickerChannel();
+      if (ch) setView("ticker", [ch]);
+      else $("ticker-input").focus();
+      return;
+    }
+    setView(v);
+  });
+  $("ticker-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const ch = tickerChannel();
+    const input = $("ticker-input");
+    input.classList.toggle("bad", !ch);
+    if (ch) setView("ticker", [ch]);
+  });
+  $("ticker-kind").addEventListener("change", () => {
+    if (view && view.generic && tickerChannel()) setView("ticker", [tickerChannel()]);
+  });
+  $("clear").addEventListener("click", clearTable);
+  $("gap-dismiss").addEventListener("click", () => { $("gap-notice").hidden = true; gapCount = 0; });
+  window.addEventListener("online", () => client && client.reconnectNow());
+  setInterval(tick, 1000);
+
+  const chans = (params.get("channels") || "").split(",").map((s) => s.trim()).filter(Boolean);
+  if (chans.length) {
+    const one = chans.length === 1 && /^(option_trades|gex|price):(.+)$/.exec(chans[0]);
+    if (one) {
+      $("ticker-kind").value = one[1];
+      $("ticker-input").value = one[2];
+    }
+    setView("ticker", chans);
+  } else {
+    setView(VIEWS[params.get("view")] ? params.get("view") : "flow");
+  }
+}
+
+init();
