@@ -14,6 +14,7 @@
 #include "log.h"
 #include "outq.h"
 #include "registry.h"
+#include "resolver.h"
 
 #define UWRELAY_VERSION "0.1.0"
 #define UWRELAY_USER_AGENT "uwrelay/" UWRELAY_VERSION
@@ -61,6 +62,8 @@ struct upstream {
 	char last_error[256];
 	/* After a 401, a plain GET of the same URL fetches UW's reason text
 	 * (lws does not expose the body of a refused upgrade). */
+	struct resolve_req *resolving;	/* DNS lookup in progress, or NULL */
+	char address[256];		/* numeric address to connect to */
 	struct lws *probe_wsi;
 	int probe_status;
 	char probe_body[256];
@@ -125,6 +128,7 @@ struct relay {
 	const char *config_path;	/* for SIGHUP reloads; NULL: built-in defaults */
 	uint64_t reloads, reload_failures;
 	int signal_fd;
+	int wake_fd;			/* eventfd: a resolver thread finished */
 	int stopping;
 	uint64_t stop_deadline_ms;
 	lws_sorted_usec_list_t sul_stop;
@@ -153,6 +157,8 @@ char *relay_read_token(const struct config *cfg, char *why, size_t whylen);
 void upstream_init(struct upstream *up, struct relay *r);
 /* Starts connecting (or stays disabled with the given reason). */
 void upstream_start(struct upstream *up);
+/* A host name lookup finished (called on the loop). */
+void upstream_resolved(struct upstream *up);
 /* Applies a changed upstream url: reconnects to it. */
 void upstream_reconfigure(struct upstream *up);
 /* Leaves UW politely and stops reconnecting. */

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -298,10 +299,29 @@ signal_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 	return 0;
 }
 
+/* A resolver thread finished: read the eventfd, let upstream connect. */
+static int
+wake_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct relay *r = relay_of(wsi);
+	uint64_t v;
+	(void)user;
+	(void)in;
+	(void)len;
+
+	if (reason != LWS_CALLBACK_RAW_RX_FILE)
+		return 0;
+	while (read(r->wake_fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
+		;
+	upstream_resolved(&r->up);
+	return 0;
+}
+
 static const struct lws_protocols browser_protocols[] = {
 	{ "uwrelay", browser_callback, sizeof(struct session), 4096, 0, NULL, 0 },
 	{ "uwrelay-signal", signal_callback, 0, 0, 0, NULL, 0 },
 	{ "uwrelay-junk", junk_callback, sizeof(struct junk), 0, 0, NULL, 0 },
+	{ "uwrelay-wake", wake_callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
@@ -329,6 +349,12 @@ setup_signals(struct relay *r)
 		return -1;
 	u.filefd = (lws_filefd_type)(intptr_t)r->signal_fd;
 	if (!lws_adopt_descriptor_vhost(r->vh_server, LWS_ADOPT_RAW_FILE_DESC, u, "uwrelay-signal", NULL))
+		return -1;
+	r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (r->wake_fd < 0)
+		return -1;
+	u.filefd = (lws_filefd_type)(intptr_t)r->wake_fd;
+	if (!lws_adopt_descriptor_vhost(r->vh_server, LWS_ADOPT_RAW_FILE_DESC, u, "uwrelay-wake", NULL))
 		return -1;
 	return 0;
 }
@@ -426,6 +452,7 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 
 	memset(r, 0, sizeof(*r));
 	r->signal_fd = -1;
+	r->wake_fd = -1;
 	r->cfg = *cfg;
 	memset(cfg, 0, sizeof(*cfg));
 	r->start_ms = relay_now_ms();
@@ -555,6 +582,8 @@ relay_destroy(struct relay *r)
 	r->scratch = NULL;
 	if (r->signal_fd >= 0)
 		close(r->signal_fd);
+	if (r->wake_fd >= 0)
+		close(r->wake_fd);
 	if (r->token) {
 		memset(r->token, 0, strlen(r->token));
 		free(r->token);

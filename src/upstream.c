@@ -12,8 +12,10 @@
  * config allows fractional seconds and because only silence (no frame and
  * no pong) should lead to a ping, and only a missing pong to a reconnect. */
 #include <cJSON.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "backoff.h"
 #include "envelope.h"
 #include "upframe.h"
@@ -92,7 +94,18 @@ set_error(struct upstream *up, const char *fmt, ...)
 }
 
 static void
-connect_now(struct upstream *up)
+wake_loop(void *arg)
+{
+	uint64_t one = 1;
+
+	if (write((int)(intptr_t)arg, &one, sizeof(one)) < 0) {
+		/* the counter is full: the loop has a wake-up pending anyway */
+	}
+}
+
+/* Connects to up->address (numeric), sending the host name as Host/SNI. */
+static void
+connect_resolved(struct upstream *up)
 {
 	struct relay *r = up->relay;
 	struct lws_client_connect_info i;
@@ -100,7 +113,7 @@ connect_now(struct upstream *up)
 	memset(&i, 0, sizeof(i));
 	i.context = r->ctx;
 	i.vhost = r->vh_client;
-	i.address = up->url.host;
+	i.address = up->address;
 	i.port = up->url.port;
 	i.path = up->path_with_token;
 	i.host = up->url.host;
@@ -111,16 +124,55 @@ connect_now(struct upstream *up)
 	i.pwsi = &up->wsi;
 	i.opaque_user_data = up;
 
-	up->state = UP_CONNECTING;
-	log_msg(LOG_INFO, "upstream: connecting to %s (attempt %u)", up->url_masked, up->attempt + 1);
-	/* Note: lws 4.1.6 has no async DNS here, so a hostname is resolved
-	 * with a blocking getaddrinfo() inside the loop. */
 	if (!lws_client_connect_via_info(&i)) {
 		up->wsi = NULL;
 		set_error(up, "connect to %s failed to start", up->url.host);
 		log_msg(LOG_WARN, "upstream: %s", up->last_error);
 		schedule_retry(up);
 	}
+}
+
+/* Starts an attempt: a numeric host connects at once, a name is resolved
+ * off the loop first (see resolver.h). */
+static void
+connect_now(struct upstream *up)
+{
+	up->state = UP_CONNECTING;
+	log_msg(LOG_INFO, "upstream: connecting to %s (attempt %u)", up->url_masked, up->attempt + 1);
+	if (resolver_is_numeric(up->url.host)) {
+		snprintf(up->address, sizeof(up->address), "%s", up->url.host);
+		connect_resolved(up);
+		return;
+	}
+	resolver_release(up->resolving);
+	up->resolving = resolver_start(up->url.host, wake_loop, (void *)(intptr_t)up->relay->wake_fd);
+	if (!up->resolving) {
+		set_error(up, "cannot start resolving %s", up->url.host);
+		log_msg(LOG_WARN, "upstream: %s", up->last_error);
+		schedule_retry(up);
+	}
+}
+
+void
+upstream_resolved(struct upstream *up)
+{
+	char err[128];
+
+	if (!up->resolving ||
+	    !resolver_result(up->resolving, up->address, sizeof(up->address), err, sizeof(err)))
+		return;
+	resolver_release(up->resolving);
+	up->resolving = NULL;
+	if (up->state != UP_CONNECTING)
+		return;		/* stopped or reconfigured meanwhile */
+	if (!up->address[0]) {
+		set_error(up, "%s", err);
+		log_msg(LOG_WARN, "upstream: %s", up->last_error);
+		schedule_retry(up);
+		return;
+	}
+	log_msg(LOG_DEBUG, "upstream: %s is %s", up->url.host, up->address);
+	connect_resolved(up);
 }
 
 static void
@@ -294,6 +346,8 @@ upstream_free(struct upstream *up)
 	lws_sul_cancel(&up->sul_ack);
 	free(up->rx);
 	up->rx = NULL;
+	resolver_release(up->resolving);
+	up->resolving = NULL;
 	wipe_path(up);
 }
 
@@ -308,12 +362,12 @@ probe_start(struct upstream *up)
 {
 	struct lws_client_connect_info i;
 
-	if (up->probe_wsi || !up->path_with_token)
+	if (up->probe_wsi || !up->path_with_token || !up->address[0])
 		return;
 	memset(&i, 0, sizeof(i));
 	i.context = up->relay->ctx;
 	i.vhost = up->relay->vh_client;
-	i.address = up->url.host;
+	i.address = up->address;	/* resolved for the refused attempt */
 	i.port = up->url.port;
 	i.path = up->path_with_token;
 	i.host = up->url.host;
