@@ -69,7 +69,7 @@ struct upstream {
 	char probe_body[256];
 	size_t probe_len;
 	char auth_reason[200];		/* UW's text for the last 401, "" if unknown */
-	char disabled_reason[128];
+	char disabled_reason[256];
 	/* counters */
 	uint64_t frames_in, bytes_in, malformed, oversize, acks_ok, acks_failed;
 	uint64_t unrouted, joins_sent, leaves_sent, connects, disconnects;

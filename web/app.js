@@ -363,14 +363,18 @@ function clearTable() {
   $("empty").hidden = false;
 }
 
+let detach = [];
 function openClient(options) {
+  detach.forEach((off) => off());
   if (client) client.close();
   client = new UwRelay(relayUrl, Object.assign({ accessToken }, options));
-  client.on("envelope", onEnvelope);
-  client.on("state", onState);
-  client.on("upstream", onUpstream);
-  client.on("gap", onGap);
-  client.on("error", onError);
+  detach = [
+    client.on("envelope", onEnvelope),
+    client.on("state", onState),
+    client.on("upstream", onUpstream),
+    client.on("gap", onGap),
+    client.on("error", onError),
+  ];
   window.__uwrelayClient = client;       // for tests and the console
   onUpstream({ state: "unknown" });
   $("endpoint").textContent = client.url.replace(/[?&]access_token=[^&]*/, "");
@@ -420,7 +424,11 @@ function init() {
     if (v === "ticker") {
       const ch = tickerChannel();
       if (ch) setView("ticker", [ch]);
-      else $("ticker-input").focus();
+      else {
+        ev.target.value = view.key;    // nothing to watch yet: ask for a ticker
+        $("ticker-input").classList.add("bad");
+        $("ticker-input").focus();
+      }
       return;
     }
     setView(v);

@@ -227,7 +227,14 @@ export class UwRelay {
     const ws = this._ws;
     this._ws = null;
     if (ws) {
-      try { ws.close(1000, "client closed"); } catch (e) { /* already closing */ }
+      ws.onmessage = ws.onerror = ws.onclose = null;
+      if (ws.readyState === 0) {
+        // closing a socket that is still connecting makes browsers log an error: wait for it
+        ws.onopen = () => ws.close(1000, "client closed");
+      } else {
+        ws.onopen = null;
+        try { ws.close(1000, "client closed"); } catch (e) { /* already closing */ }
+      }
     }
     this._setState("closed", {});
   }

@@ -734,3 +734,155 @@ class IntegrationTest(unittest.TestCase):
 
 def main():
     unittest.main(verbosity=2)
+
+
+# ---------------------------------------------------------------- sockets beyond wsclient.connect
+# (added for test_access.py, test_resilience.py and tests/soak/soak.py; wsclient.py is unchanged)
+
+def open_socket(host, port, timeout=5.0, source_addr=None, rcvbuf=None, ssl_context=None,
+                server_hostname=None):
+    """A connected TCP socket to host:port.
+
+    source_addr: bind to this local address first (e.g. "127.0.0.2": any 127.x works on Linux);
+    rcvbuf: SO_RCVBUF set before connect() (so the advertised window stays that small);
+    ssl_context: wrap the socket in TLS (server_hostname for SNI and the name check)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        if rcvbuf is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if source_addr is not None:
+            sock.bind((source_addr, 0))
+        sock.settimeout(timeout)
+        sock.connect((host, port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if ssl_context is not None:
+            sock = ssl_context.wrap_socket(sock, server_hostname=server_hostname)
+        return sock
+    except BaseException:
+        sock.close()
+        raise
+
+
+def ws_handshake(sock, host, port, path, headers=None, timeout=5.0):
+    """The client side of the opening handshake on an already connected (maybe TLS) socket.
+
+    Returns a wsclient.WSClient, or raises wsclient.HandshakeRefused (status, headers, body)
+    exactly as wsclient.connect does; the socket is closed on any failure."""
+    import base64
+    import hashlib
+    deadline = time.monotonic() + timeout
+    try:
+        key = base64.b64encode(os.urandom(16)).decode()
+        req = ["GET %s HTTP/1.1" % path, "Host: %s:%d" % (host, port), "Upgrade: websocket",
+               "Connection: Upgrade", "Sec-WebSocket-Key: %s" % key, "Sec-WebSocket-Version: 13"]
+        for k, v in (headers or {}).items():
+            req.append("%s: %s" % (k, v))
+        sock.sendall(("\r\n".join(req) + "\r\n\r\n").encode("iso-8859-1"))
+        head, rest = wsclient._read_head(sock, deadline)
+        status, reason, hdrs = wsclient._parse_head(head)
+        if status != 101:
+            body = wsclient._read_body(sock, hdrs, rest, deadline)
+            raise wsclient.HandshakeRefused(status, reason, hdrs, body)
+        expect = base64.b64encode(hashlib.sha1(key.encode() + wsclient._GUID).digest()).decode()
+        if hdrs.get("sec-websocket-accept") != expect:
+            raise wsclient.WSError("bad Sec-WebSocket-Accept %r" % hdrs.get("sec-websocket-accept"))
+        return wsclient.WSClient(sock, rest, status, hdrs)
+    except BaseException:
+        try:
+            sock.close()
+        except OSError:
+            pass
+        raise
+
+
+def ws_connect_ex(host, port, path, headers=None, timeout=5.0, source_addr=None, rcvbuf=None,
+                  ssl_context=None, server_hostname=None):
+    """wsclient.connect with a chosen source address, a small SO_RCVBUF and/or TLS (wss://)."""
+    sock = open_socket(host, port, timeout, source_addr, rcvbuf, ssl_context, server_hostname)
+    return ws_handshake(sock, host, port, path, headers, timeout)
+
+
+def raw_exchange(host, port, data, timeout=5.0, source_addr=None):
+    """Send raw bytes, read until the peer closes (or the timeout).
+
+    Returns (bytes received, closed_by_peer: bool)."""
+    sock = open_socket(host, port, timeout, source_addr)
+    deadline = time.monotonic() + timeout
+    got = b""
+    closed = False
+    try:
+        sock.sendall(data)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            sock.settimeout(remaining)
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            got += chunk
+    finally:
+        sock.close()
+    return got, closed
+
+
+def proc_rss_kb(pid):
+    """VmRSS of a process, in kB (from /proc/PID/status)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for pid %d" % pid)
+
+
+def read_until_closed(client, timeout=10.0):
+    """Read and discard messages until the peer's close frame or EOF.
+
+    Returns (close code or None on EOF, number of data messages read before it)."""
+    n = 0
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError("no close within %.1fs (read %d messages)" % (timeout, n))
+        try:
+            client.recv_message(remaining)
+            n += 1
+        except wsclient.WSClosed as e:
+            return (None if e.eof else e.code), n
+        except (ConnectionResetError, BrokenPipeError):
+            return None, n
+
+
+def listening_addresses(port):
+    """Local addresses with a TCP socket in LISTEN state on `port`, from /proc/net/tcp and tcp6:
+    a list of strings such as "127.0.0.1", "0.0.0.0", "::" or "::ffff:127.0.0.1"."""
+    import ipaddress
+    out = []
+    for fname, v6 in (("/proc/net/tcp", False), ("/proc/net/tcp6", True)):
+        try:
+            with open(fname) as f:
+                lines = f.readlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if len(parts) < 4 or parts[3] != "0A":      # 0A = LISTEN
+                continue
+            addr_hex, port_hex = parts[1].split(":")
+            if int(port_hex, 16) != port:
+                continue
+            raw = bytes.fromhex(addr_hex)
+            if v6:   # four little-endian 32-bit words
+                raw = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
+                out.append(str(ipaddress.IPv6Address(raw)))
+            else:
+                out.append(str(ipaddress.IPv4Address(raw[::-1])))
+    return out
