@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages uwrelay needs to build and test, if missing,
-# and fetches promtool (for the metrics test) without installing the
+# the browser tests' npm packages, and fetches promtool (for the metrics test) without installing the
 # Prometheus server: its .deb is downloaded and only the tool is unpacked
 # into .cache/tools/.
 # Usage: scripts/deps.sh [extra-package ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pkgs=(build-essential cmake pkg-config valgrind libwebsockets-dev libcjson-dev libyaml-dev libssl-dev
-      libsystemd-dev python3 openssl ca-certificates curl systemd "$@")
+      libsystemd-dev python3 openssl ca-certificates curl systemd chromium "$@")
+# node and npm may come from elsewhere than Debian (e.g. NodeSource, which
+# bundles npm and conflicts with Debian's npm): only install what is absent
+command -v node >/dev/null || pkgs+=(nodejs)
+command -v npm >/dev/null || pkgs+=(npm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -29,4 +33,10 @@ if ! command -v promtool >/dev/null && [ ! -x .cache/tools/promtool ]; then
   mkdir -p .cache/tools
   cp "$tmp/x/usr/bin/promtool" .cache/tools/promtool
   rm -rf "$tmp"
+fi
+# the browser tests' npm packages (playwright-core; it drives Debian's
+# Chromium, it never downloads a browser)
+if [ ! -d tests/browser/node_modules/playwright-core ] ||
+   [ tests/browser/package-lock.json -nt tests/browser/node_modules/.package-lock.json ]; then
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -221,7 +221,9 @@ http_api_request(struct session *s, struct lws *wsi, struct relay *r, const char
 		body = strdup("{\"error\":\"method not allowed\"}");
 		return respond(s, wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, "application/json", body);
 	}
-	if (strcmp(uri, "/healthz") && strcmp(uri, "/readyz")) {
+	/* health checks and the page's own files carry no data: no token
+	 * needed (the page passes ?access_token= on to its WebSocket) */
+	if (strcmp(uri, "/healthz") && strcmp(uri, "/readyz") && !assets_find(&r->static_files, uri)) {
 		const char *why;
 		int st = access_check(r, wsi, 0, &why);
 
