@@ -11,6 +11,7 @@
 #include <sys/time.h>
 #include "envelope.h"
 #include "log.h"
+#include "urlenc.h"
 
 #define LINE_MAX_LEN 2048
 
@@ -39,30 +40,6 @@ log_level_name(int level)
 
 void log_set_level(int level) { cur_level = level; }
 int log_get_level(void) { return cur_level; }
-
-static char *
-url_encode(const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	char *out = malloc(strlen(s) * 3 + 1), *o = out;
-
-	if (!out)
-		return NULL;
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '_' || c == '.' || c == '~')
-			*o++ = (char)c;
-		else {
-			*o++ = '%';
-			*o++ = hex[c >> 4];
-			*o++ = hex[c & 15];
-		}
-	}
-	*o = '\0';
-	return out;
-}
 
 static void
 push_secret(char *s)
@@ -94,7 +71,7 @@ log_add_secret(const char *secret)
 		if (!strcmp(secrets[i], secret))
 			return;
 	push_secret(strdup(secret));
-	enc = url_encode(secret);
+	enc = urlenc(secret);
 	if (enc && strcmp(enc, secret))
 		push_secret(enc);
 	else

@@ -20,6 +20,7 @@
 #include "envelope.h"
 #include "upframe.h"
 #include "relay.h"
+#include "urlenc.h"
 
 /* lws' validity pings are turned off for this connection: see above. */
 static const lws_retry_bo_t no_validity = {
@@ -31,30 +32,6 @@ static void schedule_retry(struct upstream *up);
 static void probe_start(struct upstream *up);
 static void health_cb(lws_sorted_usec_list_t *sul);
 static void ack_cb(lws_sorted_usec_list_t *sul);
-
-static char *
-url_encode(const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	char *out = malloc(strlen(s) * 3 + 1), *o = out;
-
-	if (!out)
-		return NULL;
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '_' || c == '.' || c == '~')
-			*o++ = (char)c;
-		else {
-			*o++ = '%';
-			*o++ = hex[c >> 4];
-			*o++ = hex[c & 15];
-		}
-	}
-	*o = '\0';
-	return out;
-}
 
 void
 upstream_init(struct upstream *up, struct relay *r)
@@ -93,6 +70,37 @@ set_error(struct upstream *up, const char *fmt, ...)
 	log_mask(up->last_error, sizeof(up->last_error), raw);
 }
 
+/* What both the WebSocket and the 401 probe connect with: the numeric
+ * address, the host name for Host/SNI/certificate, the secret path. */
+static void
+connect_info(struct upstream *up, struct lws_client_connect_info *i, const char *protocol,
+	     struct lws **pwsi)
+{
+	memset(i, 0, sizeof(*i));
+	i->context = up->relay->ctx;
+	i->vhost = up->relay->vh_client;
+	i->address = up->address;
+	i->port = up->url.port;
+	i->path = up->path_with_token;
+	i->host = up->url.host;
+	i->origin = up->url.host;
+	i->ssl_connection = up->url.tls ? LCCSCF_USE_SSL : 0;
+	i->local_protocol_name = protocol;
+	i->retry_and_idle_policy = &no_validity;
+	i->pwsi = pwsi;
+	i->opaque_user_data = up;
+}
+
+static int
+add_user_agent(struct lws *wsi, void *in, size_t len)
+{
+	unsigned char **p = (unsigned char **)in, *end = (*p) + len;
+
+	return lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_USER_AGENT,
+					    (unsigned char *)UWRELAY_USER_AGENT,
+					    (int)strlen(UWRELAY_USER_AGENT), p, end) ? -1 : 0;
+}
+
 static void
 wake_loop(void *arg)
 {
@@ -107,23 +115,9 @@ wake_loop(void *arg)
 static void
 connect_resolved(struct upstream *up)
 {
-	struct relay *r = up->relay;
 	struct lws_client_connect_info i;
 
-	memset(&i, 0, sizeof(i));
-	i.context = r->ctx;
-	i.vhost = r->vh_client;
-	i.address = up->address;
-	i.port = up->url.port;
-	i.path = up->path_with_token;
-	i.host = up->url.host;
-	i.origin = up->url.host;
-	i.ssl_connection = up->url.tls ? LCCSCF_USE_SSL : 0;
-	i.local_protocol_name = "uw-upstream";
-	i.retry_and_idle_policy = &no_validity;
-	i.pwsi = &up->wsi;
-	i.opaque_user_data = up;
-
+	connect_info(up, &i, "uw-upstream", &up->wsi);
 	if (!lws_client_connect_via_info(&i)) {
 		up->wsi = NULL;
 		set_error(up, "connect to %s failed to start", up->url.host);
@@ -237,7 +231,7 @@ prepare(struct upstream *up)
 		 up->url.tls ? "wss" : "ws", up->url.host, up->url.port, up->url.path);
 	if (!r->token)
 		return -1;
-	enc = url_encode(r->token);
+	enc = urlenc(r->token);
 	if (!enc) {
 		snprintf(up->disabled_reason, sizeof(up->disabled_reason), "out of memory");
 		return -1;
@@ -364,20 +358,8 @@ probe_start(struct upstream *up)
 
 	if (up->probe_wsi || !up->path_with_token || !up->address[0])
 		return;
-	memset(&i, 0, sizeof(i));
-	i.context = up->relay->ctx;
-	i.vhost = up->relay->vh_client;
-	i.address = up->address;	/* resolved for the refused attempt */
-	i.port = up->url.port;
-	i.path = up->path_with_token;
-	i.host = up->url.host;
-	i.origin = up->url.host;
+	connect_info(up, &i, "uw-probe", &up->probe_wsi);	/* address: the refused attempt's */
 	i.method = "GET";
-	i.ssl_connection = up->url.tls ? LCCSCF_USE_SSL : 0;
-	i.local_protocol_name = "uw-probe";
-	i.retry_and_idle_policy = &no_validity;
-	i.pwsi = &up->probe_wsi;
-	i.opaque_user_data = up;
 	up->probe_status = 0;
 	up->probe_len = 0;
 	if (!lws_client_connect_via_info(&i))
@@ -424,15 +406,8 @@ upstream_probe_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	if (!up)
 		return 0;
 	switch (reason) {
-	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
-		unsigned char **p = (unsigned char **)in, *end = (*p) + len;
-
-		if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_USER_AGENT,
-						 (unsigned char *)UWRELAY_USER_AGENT,
-						 (int)strlen(UWRELAY_USER_AGENT), p, end))
-			return -1;
-		break;
-	}
+	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+		return add_user_agent(wsi, in, len);
 	case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
 		up->probe_status = (int)lws_http_client_http_response(wsi);
 		break;
@@ -832,15 +807,8 @@ upstream_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	if (!up)
 		return 0;
 	switch (reason) {
-	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
-		unsigned char **p = (unsigned char **)in, *end = (*p) + len;
-
-		if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_USER_AGENT,
-						 (unsigned char *)UWRELAY_USER_AGENT,
-						 (int)strlen(UWRELAY_USER_AGENT), p, end))
-			return -1;
-		break;
-	}
+	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+		return add_user_agent(wsi, in, len);
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
 		const char *why = in ? (const char *)in : "unknown error";
 		int status = lws_http_client_http_response(wsi);
