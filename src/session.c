@@ -192,7 +192,7 @@ session_close(struct session *s, uint16_t code, const char *reason)
 	lws_close_reason(s->wsi, code, (unsigned char *)reason, strlen(reason));
 	/* The close frame goes out from WRITEABLE; a peer that never lets us
 	 * write is cut after a few seconds regardless. */
-	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 3);
+	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
 	lws_callback_on_writable(s->wsi);
 }
 

@@ -6,6 +6,7 @@ import time
 import os
 import socket
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -112,9 +113,15 @@ class TestFanout(harness.IntegrationTest):
         col.start()
         # paced at ~2,000 frames/s (4.6 MB/s): a reader that keeps up with
         # the feed keeps up; one that does not read falls 256 KiB behind
-        for _ in range(n // 100):
-            sim.publish(FLOW, 100, size=2000)
-            time.sleep(0.05)
+        def feed():
+            for _ in range(n // 100):
+                sim.publish(FLOW, 100, size=2000)
+                time.sleep(0.05)
+        publisher = threading.Thread(target=feed, daemon=True)
+        publisher.start()
+        self.addCleanup(publisher.join, 30)
+        # the relay gives a closed subscriber a few seconds to take its close
+        # frame: read it while the feed still runs
         wait_until(lambda: relay.status()["slow_consumers_closed"] >= 1, 20,
                    msg="the slow subscriber is closed")
         # read what reached the slow one: a gapless prefix, then close code 4001
