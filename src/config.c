@@ -3,6 +3,7 @@
  * Each section is a table of fields (key, type, offset, bounds), so adding
  * a section is one table and one line in the root table. Parsing uses
  * libyaml's document API so every node carries its line for messages. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -705,8 +706,16 @@ check_config(struct pctx *c, struct config *cfg)
 {
 	struct config_url u;
 
-	if (!*cfg->listen_address)
-		return fail(c, line_of(c, &cfg->listen_address), "'address' must not be empty");
+	{
+		unsigned char b[16];
+
+		if (strcmp(cfg->listen_address, "localhost") &&
+		    inet_pton(AF_INET, cfg->listen_address, b) != 1 &&
+		    inet_pton(AF_INET6, cfg->listen_address, b) != 1)
+			return fail(c, line_of(c, &cfg->listen_address),
+				    "'address' must be an IPv4 or IPv6 address or localhost, not '%s'",
+				    cfg->listen_address);
+	}
 	if (config_parse_url(cfg->upstream_url, &u))
 		return fail(c, line_of(c, &cfg->upstream_url),
 			    "'url' must be a ws:// or wss:// URL with a host and no query, not '%s'",

@@ -268,12 +268,11 @@ log_lws_emit(int lws_level, const char *line)
 {
 	int level = LOG_DEBUG;
 
+	/* lws' warnings restate failures the relay reports itself, with more
+	 * context and rate-limited (a refused upgrade warns on every retry):
+	 * they go to debug; lws' errors are warnings here */
 	if (lws_level & LLL_ERR)
-		level = LOG_ERR;
-	else if (lws_level & LLL_WARN)
 		level = LOG_WARN;
-	else if (lws_level & (LLL_NOTICE | LLL_USER))
-		level = LOG_INFO;
 	if (level > cur_level)
 		return;
 	/* lws' own lines are prefixed so an operator can tell them apart */
@@ -286,10 +285,10 @@ log_lws_mask(void)
 	/* lws notices are chatty about routine things: show them at debug */
 	switch (cur_level) {
 	case LOG_ERR:
-		return LLL_ERR;
+		return 0;
 	case LOG_WARN:
 	case LOG_INFO:
-		return LLL_ERR | LLL_WARN;
+		return LLL_ERR;
 	default:
 		return LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO | LLL_USER;
 	}

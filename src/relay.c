@@ -5,7 +5,10 @@
  * upstream.c for UW). Signals arrive through a signalfd adopted into the
  * loop, so SIGTERM and SIGHUP are handled like any other event, never in
  * a signal handler. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -55,6 +58,37 @@ static int
 is_loopback(const char *addr)
 {
 	return !strncmp(addr, "127.", 4) || !strcmp(addr, "::1") || !strcmp(addr, "localhost");
+}
+
+/* lws logs a missing interface and goes on without a listener: check that
+ * something now listens there (a connect succeeds) before saying so. */
+static int
+listening_on(const char *addr, int port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int fd, ok;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, addr, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+		sl = sizeof(struct sockaddr_in);
+	} else if (inet_pton(AF_INET6, addr, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+		((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+		sl = sizeof(struct sockaddr_in6);
+	} else
+		return 1;	/* an interface name: trust lws */
+	if (!strcmp(addr, "0.0.0.0") || !strcmp(addr, "::"))
+		return 1;	/* any address: connect would need a real one */
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 1;
+	/* a blocking connect to a local listener completes at once */
+	ok = connect(fd, (struct sockaddr *)&ss, sl) == 0;
+	close(fd);
+	return ok;
 }
 
 /* ---- browser-facing protocol: HTTP and WebSocket on one port ---- */
@@ -496,9 +530,14 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 	memset(&info, 0, sizeof(info));
 	info.vhost_name = "browsers";
 	info.port = (int)r->cfg.listen_port;
-	info.iface = r->cfg.listen_address;
+	/* lws takes an interface name or a numeric address; with IPv6 on it
+	 * would open a dual-stack socket on every address, whatever iface
+	 * says: an IPv4 address must turn IPv6 off to bind only there */
+	info.iface = strcmp(r->cfg.listen_address, "localhost") ? r->cfg.listen_address : "127.0.0.1";
 	info.protocols = browser_protocols;
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	if (!strchr(info.iface, ':'))
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	if (r->cfg.listen_tls_cert[0]) {
 		/* junk on a TLS port fails the TLS handshake: no fallback there
 		 * (lws 4.1.6 mishandles the fallback wsi of a failed TLS accept) */
@@ -513,6 +552,11 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 	info.ka_probes = 3;
 	info.ka_interval = 10;
 	r->vh_server = lws_create_vhost(r->ctx, &info);
+	if (r->vh_server && !listening_on(info.iface, (int)r->cfg.listen_port)) {
+		log_msg(LOG_ERR, "relay: not listening on %s:%lld: is that an address of this host?",
+			r->cfg.listen_address, (long long)r->cfg.listen_port);
+		return -1;
+	}
 	if (!r->vh_server) {
 		log_msg(LOG_ERR, "relay: cannot listen on %s:%lld (address in use, not an address of "
 			"this host, or an unreadable TLS certificate or key?)", r->cfg.listen_address,
