@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pkgs=(build-essential cmake pkg-config valgrind libwebsockets-dev libcjson-dev libyaml-dev libssl-dev
-      libsystemd-dev python3 openssl ca-certificates curl systemd chromium "$@")
+      libsystemd-dev python3 openssl ca-certificates curl systemd chromium clang libclang-rt-14-dev "$@")
 # node and npm may come from elsewhere than Debian (e.g. NodeSource, which
 # bundles npm and conflicts with Debian's npm): only install what is absent
 command -v node >/dev/null || pkgs+=(nodejs)

@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include "relay.h"
 
-#define SHUTDOWN_GRACE_MS 1500
+#define SHUTDOWN_GRACE_MS 1000
 
 uint64_t
 relay_now_ms(void)
