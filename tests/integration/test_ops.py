@@ -81,6 +81,37 @@ class TestSystemdNotify(harness.IntegrationTest):
                                  env={"NOTIFY_SOCKET": "", "WATCHDOG_USEC": ""})
         relay.wait_connected()
 
+    def test_journal_priority_prefixes(self):
+        """With stderr being the journal (JOURNAL_STREAM names it), lines carry <N> priorities
+        instead of timestamps."""
+        sim = self.start_sim(token="test-token")
+        log_path = os.path.join(self.tmp, "journal.log")
+        port = free_port()
+        cfg = os.path.join(self.tmp, "j.yaml")
+        with open(cfg, "w") as f:
+            f.write(harness.to_yaml(harness.relay_config(port, sim.url())) + "\n")
+        with open(log_path, "wb") as out:
+            st = os.fstat(out.fileno())
+            env = dict(os.environ, UW_API_TOKEN="test-token",
+                       JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino))
+            p = subprocess.Popen([harness.relay_bin(), "-c", cfg], stdout=subprocess.DEVNULL,
+                                 stderr=out, env=env)
+        try:
+            wait_until(lambda: "upstream: connected" in open(log_path).read(), 10, msg="connected")
+            p.send_signal(signal.SIGTERM)
+            self.assertEqual(p.wait(10), 0)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        with open(log_path) as f:
+            lines = [l for l in f.read().splitlines() if l]
+        self.assertTrue(lines)
+        for l in lines:
+            self.assertRegex(l, r"^<[3467]>\S", l)
+        self.assertTrue(any(l.startswith("<6>relay: uwrelay") for l in lines), lines[:5])
+        self.assertTrue(any(l.startswith("<4>upstream:") for l in lines), lines[:5])
+
     def test_token_from_systemd_credential(self):
         sim = self.start_sim(token="cred-token-4242")
         creds = os.path.join(self.tmp, "creds")
