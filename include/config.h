@@ -17,6 +17,15 @@ struct config_endpoint {
 	char *description;
 };
 
+/* A REST endpoint polled as a channel (UW has no WebSocket for it). */
+struct config_source {
+	char *channel;
+	char *path;		/* on rest_url */
+	char *query;		/* without '?', may be "" */
+	double interval;	/* seconds between polls while subscribed */
+	char *id_field;		/* row field naming a row; "" = hash of the row's text */
+};
+
 struct config {
 	/* listen */
 	char *listen_address;
@@ -27,10 +36,13 @@ struct config {
 	char *upstream_url;
 	char *token_file;
 	char *ca_file;
+	char *rest_url;		/* UW's REST API, for sources */
 	int64_t max_frame;
 	double reconnect_initial, reconnect_max, reconnect_jitter;
 	double health_idle, health_pong;
 	double ack_timeout;
+	struct config_source *sources;
+	size_t n_sources;
 	/* endpoints, allowed channels */
 	struct config_endpoint *endpoints;
 	size_t n_endpoints;
@@ -67,6 +79,11 @@ struct config_url {
 	char path[512];
 };
 int config_parse_url(const char *url, struct config_url *out);
+/* Same for upstream.rest_url: http:// or https://, a host, no path. */
+int config_parse_rest_url(const char *url, struct config_url *out);
+/* The source whose channel is name, or NULL. */
+const struct config_source *config_source_by_channel(const struct config *cfg, const char *name,
+						     size_t len);
 
 /* Fills cfg with the built-in defaults. Returns 0, -1 on OOM. */
 int config_defaults(struct config *cfg);

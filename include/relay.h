@@ -15,6 +15,7 @@
 #include "outq.h"
 #include "registry.h"
 #include "resolver.h"
+#include "seenset.h"
 
 #define UWRELAY_VERSION "0.1.0"
 #define UWRELAY_USER_AGENT "uwrelay/" UWRELAY_VERSION
@@ -77,6 +78,38 @@ struct upstream {
 	struct log_ratelimit rl_ack;
 };
 
+/* A REST-polled channel (source.c). */
+struct source {
+	struct relay *relay;
+	struct {			/* own copies: a reload cannot pull them away */
+		char *channel;
+		char *id_field;
+		double interval;
+	} cfg;
+	struct config_url url;		/* upstream.rest_url */
+	char path[512];			/* path?query, no secret in it */
+	char path_shown[900];
+	char address[256];		/* resolved rest host */
+	struct resolve_req *resolving;
+	struct lws *wsi;		/* request in flight */
+	lws_sorted_usec_list_t sul;
+	uint64_t next_poll_at_ms;	/* monotonic; 0 when none is scheduled */
+	int polling;			/* the channel has subscribers */
+	unsigned failures;		/* consecutive failed polls */
+	/* the answer being read */
+	int status, overflow, conn_error;
+	unsigned retry_after;
+	char *body;
+	size_t body_len, body_cap;
+	/* what status shows */
+	int last_status;
+	uint64_t last_poll_ms;
+	char last_error[200];
+	uint64_t polls, rows, malformed, errors;
+	struct seenset seen;
+	struct log_ratelimit rl;
+};
+
 struct session {
 	struct lws *wsi;
 	struct relay *relay;
@@ -119,6 +152,8 @@ struct relay {
 	struct asset_dir static_files;	/* http.static_dir, loaded in memory */
 	struct ipcount per_ip;		/* WebSocket sessions per client address */
 	uint64_t auth_failures, origin_refusals, limit_refusals;
+	struct source *sources;		/* REST-polled channels */
+	size_t n_sources;
 	struct session *sessions;	/* WebSocket sessions */
 	uint64_t n_sessions;
 	uint64_t slow_closed;		/* closed for a full send queue */
@@ -172,6 +207,23 @@ int upstream_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
 		      void *in, size_t len);
 int upstream_probe_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			    void *in, size_t len);
+
+/* ---- source.c ---- */
+/* Builds the runtime sources from the config. Returns 0 or -1. */
+int sources_init(struct relay *r);
+void sources_free(struct relay *r);
+struct source *source_by_channel(struct relay *r, const char *name, size_t len);
+/* The channel got its first subscriber (on) or lost its last. */
+void source_wanted(struct source *src, int on);
+/* A host name lookup finished (called on the loop). */
+void source_resolved(struct source *src);
+int source_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+		    void *in, size_t len);
+
+/* ---- relay.c ---- */
+/* A channel got its first subscriber or lost its last: the REST source
+ * that feeds it, or UW's socket, is told. */
+void relay_channel_changed(struct relay *r, struct reg_channel *ch);
 
 /* ---- session.c ---- */
 int session_established(struct session *s, struct lws *wsi, struct relay *r);

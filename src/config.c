@@ -15,7 +15,10 @@
 #include "config.h"
 #include "log.h"
 
-enum ftype { F_STR, F_INT, F_DUR, F_FRAC, F_BOOL, F_MAP, F_STRLIST, F_ENDPOINTS, F_LOGLEVEL };
+enum ftype { F_STR, F_INT, F_DUR, F_FRAC, F_BOOL, F_MAP, F_STRLIST, F_MAPLIST, F_LOGLEVEL };
+
+struct pctx;
+struct maplist;
 
 struct field {
 	const char *key;
@@ -26,6 +29,17 @@ struct field {
 	size_t off_n;			/* F_STRLIST: offset of the count */
 	int (*valid)(const char *);	/* F_STRLIST: item check, or NULL */
 	const char *what;		/* F_STRLIST: what an item must be */
+	const struct maplist *list;	/* F_MAPLIST */
+};
+
+struct maplist {
+	const char *key, *shape;	/* for messages */
+	const struct field *fields;	/* one element's keys */
+	size_t elem_size;
+	size_t off_array, off_count;	/* in struct config */
+	/* checks element i (defaults, duplicates among 0..i-1); 0 or -1 */
+	int (*check)(struct pctx *c, void *all, size_t i, int line);
+	void (*free_all)(void *all, size_t n);
 };
 
 #define OFF(m) offsetof(struct config, m)
@@ -56,6 +70,9 @@ auth_token_valid(const char *t)
 			return 0;
 	return 1;
 }
+
+/* defined below, with their element tables and checks */
+static const struct maplist endpoints_list, sources_list;
 
 static const struct field reconnect_fields[] = {
 	NUM("initial_delay", F_DUR, reconnect_initial, 0.001, 86400),
@@ -88,6 +105,7 @@ static const struct field upstream_fields[] = {
 	STR("url", upstream_url),
 	STR("token_file", token_file),
 	STR("ca_file", ca_file),
+	STR("rest_url", rest_url),
 	NUM("max_frame", F_INT, max_frame, 1024, 64.0 * 1024 * 1024),
 	NUM("ack_timeout", F_DUR, ack_timeout, 0.05, 3600),
 	SECTION("reconnect", reconnect_fields),
@@ -133,7 +151,8 @@ static const struct field log_fields[] = {
 static const struct field root_fields[] = {
 	SECTION("listen", listen_fields),
 	SECTION("upstream", upstream_fields),
-	{ .key = "endpoints", .type = F_ENDPOINTS },
+	{ .key = "endpoints", .type = F_MAPLIST, .list = &endpoints_list },
+	{ .key = "sources", .type = F_MAPLIST, .list = &sources_list },
 	LIST("allowed_channels", allowed_channels, n_allowed, chname_pattern_valid,
 	     "a channel name or a 'name:*' pattern"),
 	SECTION("clients", clients_fields),
@@ -141,6 +160,16 @@ static const struct field root_fields[] = {
 	SECTION("auth", auth_fields),
 	SECTION("http", http_fields),
 	SECTION("log", log_fields),
+	END
+};
+
+#define SOFF(m) offsetof(struct config_source, m)
+static const struct field source_fields[] = {
+	{ .key = "channel", .type = F_STR, .off = SOFF(channel) },
+	{ .key = "path", .type = F_STR, .off = SOFF(path) },
+	{ .key = "query", .type = F_STR, .off = SOFF(query) },
+	{ .key = "interval", .type = F_DUR, .off = SOFF(interval), .min = 0.05, .max = 86400 },
+	{ .key = "id_field", .type = F_STR, .off = SOFF(id_field) },
 	END
 };
 
@@ -165,6 +194,8 @@ static const struct config_endpoint default_endpoints[] = {
 	  "Off-lit (dark pool) stock trades" },
 	{ "market-movers", "/api/stream/ws/market-movers", "market_tide", "Market Tide",
 	  "Market-wide net options premium flow" },
+	{ "congress", "/api/stream/ws/congress", "congress", "Congress Trades",
+	  "Congress members' trade filings (polled from UW's REST API)" },
 };
 
 static const char *const default_allowed[] = {
@@ -197,6 +228,26 @@ endpoints_free(struct config_endpoint *e, size_t n)
 }
 
 static void
+sources_free(void *all, size_t n)
+{
+	struct config_source *s = all;
+
+	for (size_t i = 0; s && i < n; i++) {
+		free(s[i].channel);
+		free(s[i].path);
+		free(s[i].query);
+		free(s[i].id_field);
+	}
+	free(s);
+}
+
+static void
+endpoints_free_v(void *all, size_t n)
+{
+	endpoints_free(all, n);
+}
+
+static void
 strlist_free(char **l, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -216,6 +267,8 @@ config_free(struct config *cfg)
 	free(cfg->listen_tls_key);
 	free(cfg->auth_tokens_file);
 	free(cfg->static_dir);
+	free(cfg->rest_url);
+	sources_free(cfg->sources, cfg->n_sources);
 	endpoints_free(cfg->endpoints, cfg->n_endpoints);
 	strlist_free(cfg->allowed_channels, cfg->n_allowed);
 	strlist_free(cfg->allowed_origins, cfg->n_allowed_origins);
@@ -254,6 +307,19 @@ config_defaults(struct config *cfg)
 	cfg->listen_tls_key = strdup("");
 	cfg->auth_tokens_file = strdup("");
 	cfg->static_dir = strdup("");
+	cfg->rest_url = strdup("https://api.unusualwhales.com");
+	cfg->sources = calloc(1, sizeof(*cfg->sources));
+	if (!cfg->rest_url || !cfg->sources)
+		goto oom;
+	cfg->n_sources = 1;
+	cfg->sources[0].channel = strdup("congress");
+	cfg->sources[0].path = strdup("/api/congress/recent-trades");
+	cfg->sources[0].query = strdup("limit=100");
+	cfg->sources[0].interval = 60;
+	cfg->sources[0].id_field = strdup("");
+	if (!cfg->sources[0].channel || !cfg->sources[0].path || !cfg->sources[0].query ||
+	    !cfg->sources[0].id_field)
+		goto oom;
 	cfg->max_connections = 20000;
 	cfg->max_per_ip = 20000;
 	cfg->endpoints = calloc(N_ELEMS(default_endpoints), sizeof(*cfg->endpoints));
@@ -484,8 +550,10 @@ is_reserved_path(const char *p)
 }
 
 static int
-check_endpoint(struct pctx *c, struct config_endpoint *e, int line)
+check_endpoint(struct pctx *c, void *all, size_t i, int line)
 {
+	struct config_endpoint *eps = all, *e = &eps[i];
+
 	if (!e->path || !*e->path)
 		return fail(c, line, "endpoint has no 'path'");
 	if (!e->channel || !*e->channel)
@@ -504,53 +572,91 @@ check_endpoint(struct pctx *c, struct config_endpoint *e, int line)
 		return fail(c, line, "out of memory");
 	if (!e->description && !(e->description = strdup("")))
 		return fail(c, line, "out of memory");
+	for (size_t j = 0; j < i; j++) {
+		if (!strcmp(eps[j].path, e->path))
+			return fail(c, line_of(c, &e->path), "endpoint path '%s' is used twice", e->path);
+		if (!strcmp(eps[j].id, e->id))
+			return fail(c, line, "endpoint id '%s' is used twice", e->id);
+	}
 	return 0;
 }
 
 static int
-parse_endpoints(struct pctx *c, const yaml_node_t *n, struct config *cfg)
+check_source(struct pctx *c, void *all, size_t i, int line)
 {
-	size_t cnt, i = 0;
-	struct config_endpoint *eps;
+	struct config_source *srcs = all, *s = &srcs[i];
+
+	if (!s->channel || !*s->channel)
+		return fail(c, line, "source has no 'channel'");
+	if ((!s->query && !(s->query = strdup(""))) || (!s->id_field && !(s->id_field = strdup(""))))
+		return fail(c, line, "out of memory");
+	if (s->interval == 0)
+		s->interval = 60;
+	if (!chname_valid(s->channel, strlen(s->channel)))
+		return fail(c, line_of(c, &s->channel), "source channel '%s' is not a valid channel name",
+			    s->channel);
+	if (!s->path || s->path[0] != '/' || strpbrk(s->path, "?# "))
+		return fail(c, s->path ? line_of(c, &s->path) : line,
+			    "source 'path' must start with '/' and have no query or space");
+	if (strpbrk(s->query, "# "))
+		return fail(c, line_of(c, &s->query), "source 'query' must have no space or '#'");
+	if (strlen(s->path) + strlen(s->query) > 400)
+		return fail(c, line_of(c, &s->path), "source path and query are too long");
+	for (size_t j = 0; j < i; j++)
+		if (!strcmp(srcs[j].channel, s->channel))
+			return fail(c, line_of(c, &s->channel), "source channel '%s' is used twice",
+				    s->channel);
+	return 0;
+}
+
+static int check_endpoint(struct pctx *c, void *all, size_t i, int line);
+static int check_source(struct pctx *c, void *all, size_t i, int line);
+
+static const struct maplist endpoints_list = {
+	"endpoints", "{id, path, channel, name, description}", endpoint_fields,
+	sizeof(struct config_endpoint), OFF(endpoints), OFF(n_endpoints), check_endpoint, endpoints_free_v,
+};
+
+static const struct maplist sources_list = {
+	"sources", "{channel, path, query, interval, id_field}", source_fields,
+	sizeof(struct config_source), OFF(sources), OFF(n_sources), check_source, sources_free,
+};
+
+/* A list of mappings (endpoints, sources): each element parsed with its
+ * field table, then checked against the elements before it. */
+static int
+parse_maplist(struct pctx *c, const yaml_node_t *n, const struct maplist *ml, void *base)
+{
+	void **dst = (void **)((char *)base + ml->off_array);
+	size_t *dst_n = (size_t *)((char *)base + ml->off_count), cnt, i = 0;
+	char *arr;
 
 	if (n->type == YAML_SCALAR_NODE && !*scalar(n) && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
-		cnt = 0;	/* "endpoints:" with nothing under it: none */
+		cnt = 0;	/* "key:" with nothing under it: none */
 	else if (n->type != YAML_SEQUENCE_NODE)
-		return fail(c, node_line(n), "'endpoints' must be a list, not %s", type_name(n->type));
+		return fail(c, node_line(n), "'%s' must be a list, not %s", ml->key, type_name(n->type));
 	else
 		cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-	eps = calloc(cnt ? cnt : 1, sizeof(*eps));
-	if (!eps)
+	arr = calloc(cnt ? cnt : 1, ml->elem_size);
+	if (!arr)
 		return fail(c, node_line(n), "out of memory");
-	for (size_t k = 0; k < cnt; k++) {
-		yaml_node_t *e = yaml_document_get_node(c->doc, n->data.sequence.items.start[k]);
+	for (i = 0; i < cnt; i++) {
+		yaml_node_t *e = yaml_document_get_node(c->doc, n->data.sequence.items.start[i]);
 
 		if (e->type != YAML_MAPPING_NODE) {
-			fail(c, node_line(e), "each endpoint must be a mapping {id, path, channel, name, description}");
+			fail(c, node_line(e), "each item of '%s' must be a mapping %s", ml->key, ml->shape);
 			goto bad;
 		}
-		i++;
-		if (parse_map(c, e, endpoint_fields, &eps[i - 1], "endpoints") ||
-		    check_endpoint(c, &eps[i - 1], node_line(e)))
+		if (parse_map(c, e, ml->fields, arr + i * ml->elem_size, ml->key) ||
+		    ml->check(c, arr, i, node_line(e)))
 			goto bad;
-		for (size_t j = 0; j + 1 < i; j++) {
-			if (!strcmp(eps[j].path, eps[i - 1].path)) {
-				fail(c, line_of(c, &eps[i - 1].path), "endpoint path '%s' is used twice",
-				     eps[i - 1].path);
-				goto bad;
-			}
-			if (!strcmp(eps[j].id, eps[i - 1].id)) {
-				fail(c, node_line(e), "endpoint id '%s' is used twice", eps[i - 1].id);
-				goto bad;
-			}
-		}
 	}
-	endpoints_free(cfg->endpoints, cfg->n_endpoints);
-	cfg->endpoints = eps;
-	cfg->n_endpoints = cnt;
+	ml->free_all(*dst, *dst_n);
+	*dst = arr;
+	*dst_n = cnt;
 	return 0;
 bad:
-	endpoints_free(eps, cnt);
+	ml->free_all(arr, cnt);
 	return -1;
 }
 
@@ -601,8 +707,8 @@ parse_field(struct pctx *c, const struct field *f, const yaml_node_t *v, void *b
 		return parse_map(c, v, f->sub, base, f->key);
 	case F_STRLIST:
 		return parse_strlist(c, v, f, base);
-	case F_ENDPOINTS:
-		return parse_endpoints(c, v, base);
+	case F_MAPLIST:
+		return parse_maplist(c, v, f->list, base);
 	}
 	return -1;
 }
@@ -636,6 +742,25 @@ parse_map(struct pctx *c, const yaml_node_t *map, const struct field *fields, vo
 			return -1;
 	}
 	return 0;
+}
+
+int
+config_parse_rest_url(const char *url, struct config_url *out)
+{
+	char ws[600];
+	int rc;
+
+	/* the same shape as a ws URL: map the scheme and reuse the parser */
+	if (!strncmp(url, "https://", 8))
+		snprintf(ws, sizeof(ws), "wss://%s", url + 8);
+	else if (!strncmp(url, "http://", 7))
+		snprintf(ws, sizeof(ws), "ws://%s", url + 7);
+	else
+		return -1;
+	rc = config_parse_url(ws, out);
+	if (!rc && strcmp(out->path, "/"))
+		return -1;	/* sources give the path */
+	return rc;
 }
 
 int
@@ -731,6 +856,10 @@ check_config(struct pctx *c, struct config *cfg)
 		return fail(c, line_of(c, *cfg->listen_tls_cert ? (const void *)&cfg->listen_tls_cert :
 							     (const void *)&cfg->listen_tls_key),
 			    "listen.tls needs both 'cert' and 'key'");
+	if (config_parse_rest_url(cfg->rest_url, &u))
+		return fail(c, line_of(c, &cfg->rest_url),
+			    "'rest_url' must be an http:// or https:// URL with a host and no path or query, "
+			    "not '%s'", cfg->rest_url);
 	if (cfg->reconnect_max < cfg->reconnect_initial)
 		return fail(c, line_of(c, &cfg->reconnect_max) > 1 ? line_of(c, &cfg->reconnect_max) :
 								      line_of(c, &cfg->reconnect_initial),
@@ -848,5 +977,14 @@ config_endpoint_by_path(const struct config *cfg, const char *path, size_t len)
 	for (size_t i = 0; i < cfg->n_endpoints; i++)
 		if (strlen(cfg->endpoints[i].path) == len && !memcmp(cfg->endpoints[i].path, path, len))
 			return &cfg->endpoints[i];
+	return NULL;
+}
+
+const struct config_source *
+config_source_by_channel(const struct config *cfg, const char *name, size_t len)
+{
+	for (size_t i = 0; i < cfg->n_sources; i++)
+		if (strlen(cfg->sources[i].channel) == len && !memcmp(cfg->sources[i].channel, name, len))
+			return &cfg->sources[i];
 	return NULL;
 }

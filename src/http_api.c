@@ -117,6 +117,39 @@ status_json(struct relay *r)
 	cJSON_AddNumberToObject(uw, "leaves_sent", (double)up->leaves_sent);
 	cJSON_AddNumberToObject(uw, "connects", (double)up->connects);
 	cJSON_AddNumberToObject(uw, "disconnects", (double)up->disconnects);
+	{
+		cJSON *srcs = cJSON_AddObjectToObject(root, "sources");
+		uint64_t mono = relay_mono_ms();
+
+		for (size_t k = 0; k < r->n_sources; k++) {
+			const struct source *src = &r->sources[k];
+			cJSON *o = cJSON_AddObjectToObject(srcs, src->cfg.channel);
+
+			cJSON_AddStringToObject(o, "channel", src->cfg.channel);
+			cJSON_AddStringToObject(o, "url", src->path_shown);
+			cJSON_AddBoolToObject(o, "polling", src->polling);
+			cJSON_AddNumberToObject(o, "interval", src->cfg.interval);
+			cJSON_AddNumberToObject(o, "polls", (double)src->polls);
+			add_time_or_null(o, "last_poll", src->last_poll_ms);
+			if (src->last_status)
+				cJSON_AddNumberToObject(o, "last_status", src->last_status);
+			else
+				cJSON_AddNullToObject(o, "last_status");
+			if (src->last_error[0])
+				cJSON_AddStringToObject(o, "last_error", src->last_error);
+			else
+				cJSON_AddNullToObject(o, "last_error");
+			cJSON_AddNumberToObject(o, "rows_published", (double)src->rows);
+			cJSON_AddNumberToObject(o, "malformed", (double)src->malformed);
+			cJSON_AddNumberToObject(o, "errors", (double)src->errors);
+			if (src->next_poll_at_ms)
+				cJSON_AddNumberToObject(o, "next_poll_in",
+							src->next_poll_at_ms > mono ?
+							(double)(src->next_poll_at_ms - mono) / 1000.0 : 0);
+			else
+				cJSON_AddNullToObject(o, "next_poll_in");
+		}
+	}
 	cJSON_AddItemToObject(root, "client_connections", clients);
 	cJSON_AddNumberToObject(root, "total_clients", (double)r->n_sessions);
 	cJSON_AddNumberToObject(root, "total_subscriptions", (double)total);

@@ -105,6 +105,23 @@ metrics_text(struct relay *r)
 	for (ch = registry_first(&r->reg, &it); ch; ch = registry_next(&r->reg, ch, &it))
 		fprintf(f, "uwrelay_history_bytes{channel=\"%s\"} %zu\n", ch->name, ch->hist.bytes);
 
+	head(f, "source_polls_total", "counter", "Requests made by REST-polled channels.");
+	for (size_t k = 0; k < r->n_sources; k++)
+		fprintf(f, "uwrelay_source_polls_total{channel=\"%s\"} %llu\n", r->sources[k].cfg.channel,
+			(unsigned long long)r->sources[k].polls);
+	head(f, "source_rows_total", "counter", "New rows published by REST-polled channels.");
+	for (size_t k = 0; k < r->n_sources; k++)
+		fprintf(f, "uwrelay_source_rows_total{channel=\"%s\"} %llu\n", r->sources[k].cfg.channel,
+			(unsigned long long)r->sources[k].rows);
+	head(f, "source_errors_total", "counter", "Failed polls (HTTP errors, network) of REST-polled channels.");
+	for (size_t k = 0; k < r->n_sources; k++)
+		fprintf(f, "uwrelay_source_errors_total{channel=\"%s\"} %llu\n", r->sources[k].cfg.channel,
+			(unsigned long long)r->sources[k].errors);
+	head(f, "source_malformed_total", "counter", "Malformed answers of REST-polled channels.");
+	for (size_t k = 0; k < r->n_sources; k++)
+		fprintf(f, "uwrelay_source_malformed_total{channel=\"%s\"} %llu\n", r->sources[k].cfg.channel,
+			(unsigned long long)r->sources[k].malformed);
+
 	head(f, "clients", "gauge", "Browser WebSocket connections.");
 	fprintf(f, "uwrelay_clients %llu\n", (unsigned long long)r->n_sessions);
 	head(f, "frames_out_total", "counter", "Frames queued to browsers (one per subscriber).");

@@ -91,6 +91,17 @@ listening_on(const char *addr, int port)
 	return ok;
 }
 
+void
+relay_channel_changed(struct relay *r, struct reg_channel *ch)
+{
+	struct source *src = source_by_channel(r, ch->name, ch->name_len);
+
+	if (src)
+		source_wanted(src, ch->n_members > 0);
+	else
+		upstream_channel_changed(&r->up, ch);
+}
+
 /* ---- browser-facing protocol: HTTP and WebSocket on one port ---- */
 
 static int
@@ -204,6 +215,21 @@ str_differs(const char *a, const char *b)
 	return strcmp(a ? a : "", b ? b : "");
 }
 
+static int
+sources_same(const struct config *a, const struct config *b)
+{
+	if (a->n_sources != b->n_sources)
+		return 0;
+	for (size_t k = 0; k < a->n_sources; k++)
+		if (str_differs(a->sources[k].channel, b->sources[k].channel) ||
+		    str_differs(a->sources[k].path, b->sources[k].path) ||
+		    str_differs(a->sources[k].query, b->sources[k].query) ||
+		    str_differs(a->sources[k].id_field, b->sources[k].id_field) ||
+		    a->sources[k].interval != b->sources[k].interval)
+			return 0;
+	return 1;
+}
+
 /* SIGHUP: a new config replaces the old one unless it is broken. What
  * cannot change without a restart (listener, TLS trust) is kept and said. */
 static void
@@ -231,6 +257,8 @@ reload(struct relay *r)
 	}
 	if (str_differs(nc.ca_file, r->cfg.ca_file) || str_differs(nc.token_file, r->cfg.token_file))
 		log_msg(LOG_WARN, "relay: upstream ca_file or token_file changed: that needs a restart");
+	if (str_differs(nc.rest_url, r->cfg.rest_url) || !sources_same(&nc, &r->cfg))
+		log_msg(LOG_WARN, "relay: upstream.rest_url or sources changed: that needs a restart");
 	{
 		struct access na;
 
@@ -348,6 +376,8 @@ wake_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 	while (read(r->wake_fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
 		;
 	upstream_resolved(&r->up);
+	for (size_t k = 0; k < r->n_sources; k++)
+		source_resolved(&r->sources[k]);
 	return 0;
 }
 
@@ -362,6 +392,7 @@ static const struct lws_protocols browser_protocols[] = {
 static const struct lws_protocols client_protocols[] = {
 	{ "uw-upstream", upstream_callback, 0, 65536, 0, NULL, 0 },
 	{ "uw-probe", upstream_probe_callback, 0, 0, 0, NULL, 0 },
+	{ "uw-rest", source_callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
@@ -492,7 +523,7 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 	r->start_ms = relay_now_ms();
 	r->config_path = config_path;
 	r->scratch = malloc(LWS_PRE + SCRATCH_BYTES);
-	if (!r->scratch || registry_init(&r->reg))
+	if (!r->scratch || registry_init(&r->reg) || sources_init(r))
 		return -1;
 	upstream_init(&r->up, r);
 
@@ -608,6 +639,12 @@ relay_run(struct relay *r)
 void
 relay_destroy(struct relay *r)
 {
+	for (size_t k = 0; k < r->n_sources; k++) {
+		/* requests in flight close with the context: let them find nothing */
+		lws_sul_cancel(&r->sources[k].sul);
+		if (r->sources[k].wsi)
+			lws_set_opaque_user_data(r->sources[k].wsi, NULL);
+	}
 	if (r->ctx) {
 		lws_sul_cancel(&r->sul_stop);
 		lws_sul_cancel(&r->sul_watchdog);
@@ -619,6 +656,7 @@ relay_destroy(struct relay *r)
 	}
 	upstream_free(&r->up);
 	registry_free(&r->reg);
+	sources_free(r);
 	access_free(&r->access);
 	assets_free_dir(&r->static_files);
 	ipcount_free(&r->per_ip);

@@ -48,9 +48,7 @@ parse_seq(const char *p, uint64_t *out)
 static void
 last_left(struct reg_channel *ch, void *arg)
 {
-	struct relay *r = arg;
-
-	upstream_channel_changed(&r->up, ch);
+	relay_channel_changed(arg, ch);
 }
 
 /* Queues f for s. Returns 0, or -1 if s was closed as too slow. */
@@ -204,8 +202,9 @@ subscribe(struct session *s, const char *name, size_t len, const struct resume *
 	char chan[CHNAME_MAX + 1];
 	int rc;
 
-	if (len > CHNAME_MAX || !chname_allowed((const char *const *)r->cfg.allowed_channels,
-						 r->cfg.n_allowed, name, len)) {
+	if (len > CHNAME_MAX || !chname_valid(name, len) ||
+	    (!chname_allowed((const char *const *)r->cfg.allowed_channels, r->cfg.n_allowed, name, len) &&
+	     !config_source_by_channel(&r->cfg, name, len))) {
 		char shown[CHNAME_MAX + 1];
 		size_t n = len > CHNAME_MAX ? CHNAME_MAX : len;
 
@@ -230,7 +229,7 @@ subscribe(struct session *s, const char *name, size_t len, const struct resume *
 		return;
 	}
 	if (rc == REG_FIRST)
-		upstream_channel_changed(&r->up, ch);
+		relay_channel_changed(r, ch);
 	if (rc == REG_ALREADY) {
 		notice_kv(s, "subscribed", chan, NULL, NULL);
 		return;
@@ -266,7 +265,7 @@ unsubscribe(struct session *s, const char *name, size_t len)
 		return;
 	}
 	if (rc == REG_LAST)
-		upstream_channel_changed(&r->up, ch);
+		relay_channel_changed(r, ch);
 	notice_kv(s, "unsubscribed", chan, NULL, NULL);
 }
 
@@ -512,7 +511,7 @@ session_config_changed(struct relay *r)
 				continue;
 			memcpy(name, ch->name, (size_t)ch->name_len + 1);
 			if (registry_unsubscribe(&r->reg, &s->sub, name, strlen(name), &ch) == REG_LAST)
-				upstream_channel_changed(&r->up, ch);
+				relay_channel_changed(r, ch);
 			o = notice_new("unsubscribed", name);
 			cJSON_AddStringToObject(o, "reason", "channel no longer allowed by the relay's configuration");
 			notice_obj(s, o);

@@ -313,7 +313,7 @@ mark_all_wanted_dirty(struct upstream *up)
 	uint32_t it;
 
 	for (ch = registry_first(reg, &it); ch; ch = registry_next(reg, ch, &it))
-		if (ch->n_members)
+		if (ch->n_members && !source_by_channel(up->relay, ch->name, ch->name_len))
 			registry_mark_dirty(reg, ch);
 }
 

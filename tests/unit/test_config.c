@@ -81,8 +81,20 @@ check_defaults(const struct config *c)
 	CHECK_EQ_INT(c->history_size, 1000);
 	CHECK_EQ_INT(c->history_max_bytes, 4194304);
 	CHECK_STR(c->log_level, "info");
-	CHECK_EQ_INT(c->n_endpoints, 3);
-	if (c->n_endpoints == 3) {
+	CHECK_STR(c->rest_url, "https://api.unusualwhales.com");
+	CHECK_STR(c->static_dir, "");
+	CHECK_EQ_INT(c->n_sources, 1);
+	if (c->n_sources == 1) {
+		CHECK_STR(c->sources[0].channel, "congress");
+		CHECK_STR(c->sources[0].path, "/api/congress/recent-trades");
+		CHECK_STR(c->sources[0].query, "limit=100");
+		CHECK_EQ_DBL(c->sources[0].interval, 60);
+		CHECK_STR(c->sources[0].id_field, "");
+	}
+	CHECK_EQ_INT(c->n_endpoints, 4);
+	if (c->n_endpoints == 4) {
+		CHECK_STR(c->endpoints[3].path, "/api/stream/ws/congress");
+		CHECK_STR(c->endpoints[3].channel, "congress");
 		CHECK_STR(c->endpoints[0].id, "flow-alerts");
 		CHECK_STR(c->endpoints[0].path, "/api/stream/ws/flow");
 		CHECK_STR(c->endpoints[0].channel, "flow-alerts");
@@ -159,7 +171,7 @@ config_absent_keys_keep_defaults(void)
 	CHECK_EQ_INT(c.listen_port, 9000);
 	CHECK_STR(c.listen_address, "127.0.0.1");
 	CHECK_EQ_DBL(c.reconnect_initial, 5);
-	CHECK_EQ_INT(c.n_endpoints, 3);
+	CHECK_EQ_INT(c.n_endpoints, 4);
 	config_free(&c);
 }
 
