@@ -3,15 +3,26 @@
 # the browser tests' npm packages, and fetches promtool (for the metrics test) without installing the
 # Prometheus server: its .deb is downloaded and only the tool is unpacked
 # into .cache/tools/.
-# Usage: scripts/deps.sh [extra-package ...]
+# Usage: scripts/deps.sh [--test] [extra-package ...]
+#   without --test: what building and running needs
+#   --test: also what the tests need (valgrind, systemd-analyze, Chromium,
+#           node + playwright-core, promtool, clang for fuzzing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs=(build-essential cmake pkg-config valgrind libwebsockets-dev libcjson-dev libyaml-dev libssl-dev
-      libsystemd-dev python3 openssl ca-certificates curl systemd chromium clang libclang-rt-14-dev "$@")
-# node and npm may come from elsewhere than Debian (e.g. NodeSource, which
-# bundles npm and conflicts with Debian's npm): only install what is absent
-command -v node >/dev/null || pkgs+=(nodejs)
-command -v npm >/dev/null || pkgs+=(npm)
+tests=0
+if [ "${1:-}" = "--test" ]; then
+  tests=1
+  shift
+fi
+pkgs=(build-essential cmake pkg-config libwebsockets-dev libcjson-dev libyaml-dev libssl-dev
+      libsystemd-dev python3 openssl ca-certificates "$@")
+if [ $tests -eq 1 ]; then
+  pkgs+=(valgrind curl systemd chromium clang libclang-rt-14-dev)
+  # node and npm may come from elsewhere than Debian (e.g. NodeSource, which
+  # bundles npm and conflicts with Debian's npm): only install what is absent
+  command -v node >/dev/null || pkgs+=(nodejs)
+  command -v npm >/dev/null || pkgs+=(npm)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -26,6 +37,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   updated=1
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+[ $tests -eq 1 ] || exit 0
 if ! command -v promtool >/dev/null && [ ! -x .cache/tools/promtool ]; then
   [ $updated -eq 1 ] || $sudo apt-get update -qq
   tmp=$(mktemp -d)

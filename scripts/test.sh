@@ -4,7 +4,7 @@
 #   scripts/test.sh --sanitize   ASan+UBSan build in build-asan/
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
+scripts/deps.sh --test
 if [ "${1:-}" = "--sanitize" ]; then
   export BUILD_DIR=build-asan
   scripts/build.sh -DUWRELAY_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
