@@ -123,6 +123,8 @@ struct session {
 	uint8_t generic;
 	uint16_t close_code;		/* non-zero: close with this at the next chance */
 	size_t replay_bonus;		/* queue allowance still owed to a resume replay */
+	char *rx;			/* a client message arriving in pieces, or NULL */
+	size_t rx_len;
 	double msg_tokens;		/* token bucket for client messages */
 	uint64_t msg_last_ms;
 	/* HTTP answer in progress */

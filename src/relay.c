@@ -382,7 +382,10 @@ wake_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 }
 
 static const struct lws_protocols browser_protocols[] = {
-	{ "uwrelay", browser_callback, sizeof(struct session), 4096, 0, NULL, 0 },
+	/* lws gives every browser socket an rx buffer of this size: small,
+	 * since browsers send only short control messages (session.c joins
+	 * the pieces of a longer one, up to clients.max_message) */
+	{ "uwrelay", browser_callback, sizeof(struct session), 512, 0, NULL, 0 },
 	{ "uwrelay-signal", signal_callback, 0, 0, 0, NULL, 0 },
 	{ "uwrelay-junk", junk_callback, sizeof(struct junk), 0, 0, NULL, 0 },
 	{ "uwrelay-wake", wake_callback, 0, 0, 0, NULL, 0 },

@@ -355,19 +355,48 @@ session_established(struct session *s, struct lws *wsi, struct relay *r)
 	return 0;
 }
 
+static int handle_message(struct session *s, const char *in, size_t len);
+
+/* A message can arrive in pieces (fragments, or more than lws' small rx
+ * buffer): they are joined, up to clients.max_message, in a buffer that
+ * exists only while a message is incomplete. */
 int
 session_receive(struct session *s, const char *in, size_t len)
 {
 	struct relay *r = s->relay;
-	struct climsg m;
+	int last = lws_is_final_fragment(s->wsi) && !lws_remaining_packet_payload(s->wsi);
+	int rc;
 
-	if (!lws_is_final_fragment(s->wsi) || lws_remaining_packet_payload(s->wsi) ||
-	    !lws_is_first_fragment(s->wsi) || len > (size_t)r->cfg.max_message) {
-		/* Fragments and big messages are refused rather than buffered:
-		 * a browser has no reason to send either. */
+	if (s->close_code)
+		return 0;
+	if (s->rx_len + len > (size_t)r->cfg.max_message) {
+		free(s->rx);
+		s->rx = NULL;
+		s->rx_len = 0;
 		session_close(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large");
 		return 0;
 	}
+	if (last && !s->rx)
+		return handle_message(s, in, len);
+	if (!s->rx && !(s->rx = malloc((size_t)r->cfg.max_message)))
+		return -1;
+	memcpy(s->rx + s->rx_len, in, len);
+	s->rx_len += len;
+	if (!last)
+		return 0;
+	rc = handle_message(s, s->rx, s->rx_len);
+	free(s->rx);
+	s->rx = NULL;
+	s->rx_len = 0;
+	return rc;
+}
+
+static int
+handle_message(struct session *s, const char *in, size_t len)
+{
+	struct relay *r = s->relay;
+	struct climsg m;
+
 	/* token bucket: max_msg_rate per second, bursts of twice that */
 	{
 		uint64_t now = relay_mono_ms();
@@ -472,6 +501,8 @@ session_closed(struct session *s)
 		return;
 	registry_unsubscribe_all(&r->reg, &s->sub, last_left, r);
 	outq_clear(&s->q);
+	free(s->rx);
+	s->rx = NULL;
 	if (s->prev)
 		s->prev->next = s->next;
 	else

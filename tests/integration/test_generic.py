@@ -191,12 +191,26 @@ class TestClientLimits(harness.IntegrationTest):
         self.assertEqual(code, 1009)
         self.assert_other_clients_fine()
 
-    def test_fragmented_message_1009(self):
-        """PROTOCOL.md: a fragmented client message closes with 1009."""
+    def test_fragmented_message_joined(self):
+        """PROTOCOL.md: a message in fragments is joined (up to max_message)."""
         c = self.client(self.relay, "/api/stream/ws")
         c.send_fragmented_text(['{"action":"subs', 'cribe","chan', 'nel":"news"}'])
+        expect_subscribed(c, "news")
+
+    def test_fragmented_message_over_limit_1009(self):
+        """Fragments adding up to more than max_message (4096) close with 1009."""
+        c = self.client(self.relay, "/api/stream/ws")
+        c.send_fragmented_text(['{"action":"subscribe","channel":"news","pad":"', "x" * 3000,
+                                "y" * 3000, '"}'])
         code, msgs = self.read_until_close(c)
         self.assertEqual(code, 1009, msgs)
+        self.assert_other_clients_fine()
+
+    def test_message_longer_than_rx_buffer(self):
+        """A message over lws' 512-byte rx buffer but under max_message is fine."""
+        c = self.client(self.relay, "/api/stream/ws")
+        c.send_text('{"action":"subscribe","channel":"news","pad":"%s"}' % ("z" * 3000))
+        expect_subscribed(c, "news")
 
     def test_invalid_utf8_1007(self):
         c = self.client(self.relay, "/api/stream/ws")
