@@ -269,7 +269,7 @@ uint64_t relay_mono_us(void);
 /* Answers an HTTP request for uri. Returns what the lws callback returns. */
 int http_api_request(struct session *s, struct lws *wsi, struct relay *r, const char *uri);
 int http_api_writeable(struct session *s, struct lws *wsi);
-void http_api_closed(struct session *s);
+void http_api_closed(struct lws *wsi);
 /* Writes a complete small answer now (for refusals during an upgrade).
  * Returns 0 or -1. */
 int http_api_reply_now(struct lws *wsi, unsigned status, const char *content_type,

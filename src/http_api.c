@@ -217,6 +217,9 @@ respond_buf(struct session *s, struct lws *wsi, unsigned status, const char *cty
 	s->http_buf = malloc(LWS_PRE + len + 1);
 	if (!s->http_buf)
 		return -1;
+	/* the wsi owns the buffer too: at close, lws may hand the callback a
+	 * user area that is no longer this session (see http_api_closed) */
+	lws_set_opaque_user_data(wsi, s->http_buf);
 	if (len)
 		memcpy(s->http_buf + LWS_PRE, body, len);
 	s->http_len = len;
@@ -320,16 +323,20 @@ http_api_writeable(struct session *s, struct lws *wsi)
 	}
 	free(s->http_buf);
 	s->http_buf = NULL;
+	lws_set_opaque_user_data(wsi, NULL);
 	if (lws_http_transaction_completed(wsi))
 		return -1;
 	return 0;
 }
 
+/* Frees an answer cut short by a close. It goes by the wsi, never by the
+ * user area: a connection lws handed to the junk fallback comes here with
+ * that protocol's (smaller) area in place of a session. */
 void
-http_api_closed(struct session *s)
+http_api_closed(struct lws *wsi)
 {
-	free(s->http_buf);
-	s->http_buf = NULL;
+	free(lws_get_opaque_user_data(wsi));
+	lws_set_opaque_user_data(wsi, NULL);
 }
 
 int

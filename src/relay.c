@@ -146,8 +146,7 @@ browser_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 		return http_api_writeable(s, wsi);
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-		if (s && !s->is_ws)
-			http_api_closed(s);
+		http_api_closed(wsi);
 		break;
 	case LWS_CALLBACK_ESTABLISHED:
 		return session_established(s, wsi, r);
@@ -384,8 +383,10 @@ wake_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 static const struct lws_protocols browser_protocols[] = {
 	/* lws gives every browser socket an rx buffer of this size: small,
 	 * since browsers send only short control messages (session.c joins
-	 * the pieces of a longer one, up to clients.max_message) */
-	{ "uwrelay", browser_callback, sizeof(struct session), 512, 0, NULL, 0 },
+	 * the pieces of a longer one, up to clients.max_message). The last
+	 * field matters as much: with 0, lws caps every send() at the rx
+	 * buffer's size, which would cut each coalesced write into pieces. */
+	{ "uwrelay", browser_callback, sizeof(struct session), 512, 0, NULL, SCRATCH_BYTES },
 	{ "uwrelay-signal", signal_callback, 0, 0, 0, NULL, 0 },
 	{ "uwrelay-junk", junk_callback, sizeof(struct junk), 0, 0, NULL, 0 },
 	{ "uwrelay-wake", wake_callback, 0, 0, 0, NULL, 0 },

@@ -674,3 +674,97 @@ size_t gen_frame(struct sb *b, const char *chan, uint64_t seq, size_t target)
 
 	return b->oom ? 0 : b->len;
 }
+
+/* ------------------------------------------------------ congress rows */
+
+/*
+ * Congress trades exist only on UW's REST API (GET
+ * /api/congress/recent-trades). The members are invented, so no real
+ * person is shown trading; two names carry non-ASCII letters and some notes
+ * carry quotes or a \u escape, so a relay that re-serialises instead of
+ * passing bytes through is caught.
+ */
+static const struct {
+	const char *name, *member_type, *politician_id;
+} members[] = {
+	{ "Alan Marsh", "house", "8c2f1a9e-3b4d-4e51-9a0c-2d7e6f1b3a01" },
+	{ "Beatrice Okafor", "senate", "1f7d2c4b-9e8a-4c3f-8b21-6a5e4d3c2b02" },
+	{ "Carl Vandermeer", "house", "5a9e8d7c-6b5a-4f3e-9d2c-1b0a9f8e7d03" },
+	{ "Diane Whitcombe", "senate", "2b4c6d8e-0f1a-4b3c-8d5e-7f9a1b3c5d04" },
+	{ "Mar\xc3\xad" "a Delgado-N\xc3\xba\xc3\xb1" "ez", "house",
+	  "9e1d3c5b-7a9f-4e2d-8c4b-6a8f0e2d4c05" },
+	{ "Samuel Ortega", "house", "3c5e7a9b-1d3f-4a6c-9e8b-2d4f6a8c0e06" },
+	{ "Zo\xc3\xab Lindqvist", "senate", "7f9b1d3e-5a7c-4e0b-8d2f-4a6c8e0b2d07" },
+	{ "Harold Pennington III", "house", "4d6f8b0c-2e4a-4c7e-9b1d-3f5b7d9f1a08" },
+};
+
+static const char *const congress_tickers[] = {
+	"AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "JPM", "XOM",
+	"LMT", "RTX", "UNH", "PLTR", "AMD", "NFLX", "BRK.B", "DIS", "PFE",
+};
+static const char *const amounts[] = {
+	"$1,001 - $15,000", "$1,001 - $15,000", "$1,001 - $15,000",
+	"$15,001 - $50,000", "$15,001 - $50,000", "$50,001 - $100,000",
+	"$100,001 - $250,000", "$250,001 - $500,000", "$500,001 - $1,000,000",
+	"$1,000,001 - $5,000,000",
+};
+static const char *const issuers[] = {
+	"not-disclosed", "self", "spouse", "joint", "dependent",
+};
+/* JSON string bodies, already escaped */
+static const char *const notes[] = {
+	"",
+	"",
+	"Subholding Of: Brokerage Account",
+	"Subholding Of: \\\"Harbor Family Trust\\\" Description: common stock",
+	"Spouse\\u2019s IRA",
+	"Filing status: New; Cap. gains > $200? No",
+};
+
+/* YYYY-MM-DD of today (UTC) minus `days` */
+static void date_ago(int days, char out[11])
+{
+	time_t t = time(NULL) - (time_t)days * 86400;
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	if (!strftime(out, 11, "%Y-%m-%d", &tm))
+		strcpy(out, "1970-01-01");
+}
+
+int gen_congress_row(struct congress_row *r, uint64_t k, int days_ago)
+{
+	size_t m = rnd() % (sizeof(members) / sizeof(members[0]));
+	const char *tk = PICK(congress_tickers);
+	char txn[11];
+	struct sb b;
+
+	memset(r, 0, sizeof(*r));
+	r->k = k;
+	snprintf(r->ticker, sizeof(r->ticker), "%s", tk);
+	date_ago(days_ago, r->filed);
+	date_ago(days_ago + (int)rnd_range(1, 44), txn);
+
+	sb_init(&b, 0);
+	sb_printf(&b, "{\"amounts\":\"%s\",\"filed_at_date\":\"%s\",\"id\":",
+		  PICK(amounts), r->filed);
+	put_uuid(&b);
+	sb_printf(&b, ",\"issuer\":\"%s\",\"member_type\":\"%s\",\"name\":",
+		  PICK(issuers), members[m].member_type);
+	sb_json_str(&b, members[m].name);
+	sb_printf(&b, ",\"notes\":\"%s\",\"politician_id\":\"%s\","
+		  "\"reporter\":", PICK(notes), members[m].politician_id);
+	sb_json_str(&b, members[m].name);
+	sb_puts(&b, ",\"ticker\":");
+	sb_json_str(&b, tk);
+	sb_printf(&b, ",\"transaction_date\":\"%s\",\"txn_type\":\"%s\","
+		  "\"sim_row\":%llu}", txn, rnd() % 5 < 3 ? "Buy" : "Sell",
+		  (unsigned long long)k);
+	if (b.oom) {
+		sb_free(&b);
+		return -1;
+	}
+	r->json = sb_data(&b);	/* headroom 0: the allocation itself */
+	r->len = b.len;
+	return 0;
+}

@@ -41,6 +41,13 @@
 #define RATE_TICK_US		(10 * 1000)
 #define HEARTBEAT_US		(100 * 1000)
 #define LOGN			1000
+/* UW's REST route for congress trades, and what the sim keeps of it */
+#define REST_PATH		"/api/congress/recent-trades"
+#define CONGRESS_KEEP		2000	/* newest rows kept (served: <= 200) */
+#define CONGRESS_TICK_US	(100 * 1000)
+#define REST_LOGN		200
+#define REST_LIMIT_DEF		100
+#define REST_LIMIT_MAX		200
 /* per WRITEABLE callback, to stay fair between connections */
 #define WRITE_BUDGET_FRAMES	1024
 #define WRITE_BUDGET_BYTES	(1024 * 1024)
@@ -96,8 +103,28 @@ struct conn {
 #define CUT_CLOSE 1
 #define CUT_DROP 2
 
+/*
+ * One REST request, decided when it arrives: the status it gets and why.
+ * The rows themselves are read when the answer is written, so an answer
+ * held back by the delay fault carries the rows of that moment.
+ */
+struct rest_req {
+	int status;		/* 200, 401, 422 or a fault status */
+	int garbage;		/* 1..3: a 200 whose body is malformed */
+	int limit;
+	char ticker[16];	/* "" = any */
+	char date[11];		/* "" = any; else filed on or before */
+	char retry_after[65];	/* "" = no Retry-After header */
+	const char *why;	/* message of a 422 */
+};
+
 struct pss {
-	struct conn *c;
+	struct conn *c;		/* WebSocket connections only */
+	/* HTTP: a REST answer held back by the delay fault */
+	struct lws *wsi;
+	lws_sorted_usec_list_t sul;
+	int held;		/* 1 waiting for the timer, 2 due */
+	struct rest_req req;
 };
 
 struct chan_rate {
@@ -109,6 +136,15 @@ struct chan_rate {
 struct logring {
 	char *v[LOGN];
 	int head, n;
+};
+
+struct rest_log_ent {
+	double t;		/* CLOCK_MONOTONIC seconds */
+	int status;
+	int garbage;
+	int auth_ok;
+	double delay;
+	char *path;		/* path?query, any token masked */
 };
 
 static struct {
@@ -137,6 +173,25 @@ static struct {
 	char ackstatus[65];
 	long refuse_count;
 	int refuse_status;
+
+	/* congress trades (REST): a ring of the newest rows, oldest first */
+	struct congress_row congress[CONGRESS_KEEP];
+	int congress_head, congress_n;	/* next slot, rows held */
+	uint64_t congress_k;		/* last sim_row made */
+	long congress_init;
+	double congress_rate, congress_acc;
+	int64_t congress_last_tick;
+	lws_sorted_usec_list_t congress_sul;
+
+	/* REST faults: the next rest_fault_count requests (-1: all) get
+	 * rest_fault_status, or a garbage body, or a delayed answer */
+	long rest_fault_count;
+	int rest_fault_status, rest_fault_garbage;
+	double rest_fault_delay;
+	char rest_retry_after[65];
+	uint64_t rest_requests;
+	struct rest_log_ent rest_log[REST_LOGN];
+	int rest_log_head, rest_log_n;
 
 	/* counters */
 	uint64_t handshakes_ok, handshakes_refused, joins, leaves,
@@ -649,11 +704,13 @@ static void heartbeat(lws_sorted_usec_list_t *sul)
 static const char *reason_phrase(int status)
 {
 	switch (status) {
+	case 200: return "OK";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 408: return "Request Timeout";
+	case 422: return "Unprocessable Entity";
 	case 426: return "Upgrade Required";
 	case 429: return "Too Many Requests";
 	case 500: return "Internal Server Error";
@@ -751,25 +808,37 @@ static int plain_socket_get(struct lws *wsi)
 
 /* ------------------------------------------------------- control API */
 
-static int http_reply(struct lws *wsi, int status, const char *body)
+/* a whole answer in one write (lws buffers what the socket does not take);
+ * retry_after NULL or "" sends no Retry-After header */
+static int http_reply_ex(struct lws *wsi, int status, const char *ctype,
+			 const char *body, size_t blen, const char *retry_after)
 {
 	unsigned char hdr[LWS_PRE + 512], *p = hdr + LWS_PRE,
 		      *end = hdr + sizeof(hdr) - 1;
-	size_t blen = strlen(body), hlen;
+	size_t hlen;
 	unsigned char *out;
-	char cl[24];
-	int n, r;
+	char cl[24], sl[64];
+	int n, r, sn;
 
+	/* our own status line: lws 4.1.6 has no reason phrase for 422/429 */
+	sn = snprintf(sl, sizeof(sl), "HTTP/1.1 %d %s", status,
+		      reason_phrase(status));
 	n = snprintf(cl, sizeof(cl), "%zu", blen);
-	if (lws_add_http_header_status(wsi, (unsigned int)status, &p, end) ||
+	if (lws_add_http_header_by_name(wsi, NULL, (unsigned char *)sl, sn,
+					&p, end) ||
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
-					 (unsigned char *)"application/json",
-					 16, &p, end) ||
+					 (const unsigned char *)ctype,
+					 (int)strlen(ctype), &p, end) ||
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
 					 (unsigned char *)"no-store", 8,
 					 &p, end) ||
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
 					 (unsigned char *)cl, n, &p, end) ||
+	    (retry_after && *retry_after &&
+	     lws_add_http_header_by_name(wsi,
+					 (const unsigned char *)"retry-after:",
+					 (const unsigned char *)retry_after,
+					 (int)strlen(retry_after), &p, end)) ||
 	    lws_finalize_http_header(wsi, &p, end))
 		return -1;
 	hlen = (size_t)(p - (hdr + LWS_PRE));
@@ -783,6 +852,12 @@ static int http_reply(struct lws *wsi, int status, const char *body)
 	if (r != (int)(hlen + blen))
 		return -1;
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int http_reply(struct lws *wsi, int status, const char *body)
+{
+	return http_reply_ex(wsi, status, "application/json", body,
+			     strlen(body), NULL);
 }
 
 static int reply_json(struct lws *wsi, int status, cJSON *j)
@@ -903,6 +978,414 @@ static int count_joined(const char *chan)
 	return m;
 }
 
+/* ------------------------------------------------ congress trades (REST) */
+
+/* add n rows at the top (newest), filed `days_ago` days before today */
+static int congress_add(long n, int days_ago)
+{
+	long i;
+
+	for (i = 0; i < n; i++) {
+		struct congress_row *r = &g.congress[g.congress_head];
+
+		free(r->json);		/* the oldest row drops out */
+		if (gen_congress_row(r, g.congress_k + 1, days_ago)) {
+			memset(r, 0, sizeof(*r));
+			logmsg("out of memory making a congress row");
+			return -1;
+		}
+		g.congress_k++;
+		g.congress_head = (g.congress_head + 1) % CONGRESS_KEEP;
+		if (g.congress_n < CONGRESS_KEEP)
+			g.congress_n++;
+	}
+	return 0;
+}
+
+/* the start-up rows: row 1 is the oldest, filed a few days ago */
+static void congress_init(long n)
+{
+	long i;
+
+	for (i = 0; i < n; i++)
+		if (congress_add(1, (int)((n - 1 - i) / 3)))
+			break;
+}
+
+static void congress_tick(lws_sorted_usec_list_t *sul)
+{
+	int64_t now = mono_us();
+	double dt = (double)(now - g.congress_last_tick) / 1e6;
+	long k;
+
+	(void)sul;
+	g.congress_last_tick = now;
+	if (dt > 1.0)
+		dt = 1.0;
+	if (dt < 0)
+		dt = 0;
+	g.congress_acc += g.congress_rate * dt;
+	k = (long)g.congress_acc;
+	g.congress_acc -= (double)k;
+	if (k)
+		congress_add(k, 0);
+	lws_sul_schedule(g.ctx, 0, &g.congress_sul, congress_tick,
+			 CONGRESS_TICK_US);
+}
+
+static void congress_free(void)
+{
+	int i;
+
+	for (i = 0; i < CONGRESS_KEEP; i++) {
+		free(g.congress[i].json);
+		g.congress[i].json = NULL;
+	}
+	g.congress_n = g.congress_head = 0;
+}
+
+/* copy s into out (cap bytes), with the --token value and any token=
+ * value replaced by "***": the stats never show a secret */
+static void mask_secrets(const char *s, char *out, size_t cap)
+{
+	size_t o = 0, tl = g.token ? strlen(g.token) : 0;
+
+	while (*s && o + 4 < cap) {
+		if (tl && !strncmp(s, g.token, tl)) {
+			memcpy(out + o, "***", 3);
+			o += 3;
+			s += tl;
+			continue;
+		}
+		if (!strncasecmp(s, "token=", 6)) {
+			if (o + 10 >= cap)
+				break;
+			memcpy(out + o, s, 6);
+			o += 6;
+			s += 6;
+			memcpy(out + o, "***", 3);
+			o += 3;
+			while (*s && *s != '&')
+				s++;
+			continue;
+		}
+		out[o++] = *s++;
+	}
+	out[o] = '\0';
+}
+
+static void rest_log_push(const char *path, const struct rest_req *q,
+			  int auth_ok, double delay)
+{
+	struct rest_log_ent *e = &g.rest_log[g.rest_log_head];
+	char shown[1024];
+
+	free(e->path);
+	mask_secrets(path, shown, sizeof(shown));
+	e->path = strdup(shown);
+	e->t = (double)mono_us() / 1e6;
+	e->status = q->status;
+	e->garbage = q->garbage;
+	e->auth_ok = auth_ok;
+	e->delay = delay;
+	g.rest_log_head = (g.rest_log_head + 1) % REST_LOGN;
+	if (g.rest_log_n < REST_LOGN)
+		g.rest_log_n++;
+}
+
+static void rest_log_clear(void)
+{
+	int i;
+
+	for (i = 0; i < REST_LOGN; i++) {
+		free(g.rest_log[i].path);
+		g.rest_log[i].path = NULL;
+	}
+	g.rest_log_head = g.rest_log_n = 0;
+}
+
+static cJSON *rest_log_json(void)
+{
+	cJSON *a = cJSON_CreateArray();
+	int i, k = (g.rest_log_head - g.rest_log_n + REST_LOGN) % REST_LOGN;
+
+	for (i = 0; a && i < g.rest_log_n; i++, k = (k + 1) % REST_LOGN) {
+		const struct rest_log_ent *e = &g.rest_log[k];
+		cJSON *o = cJSON_CreateObject();
+
+		if (!o)
+			break;
+		cJSON_AddItemToArray(a, o);
+		cJSON_AddNumberToObject(o, "t", e->t);
+		cJSON_AddNumberToObject(o, "status", e->status);
+		cJSON_AddStringToObject(o, "path", e->path ? e->path : "");
+		cJSON_AddBoolToObject(o, "auth_ok", e->auth_ok);
+		if (e->garbage)
+			cJSON_AddNumberToObject(o, "garbage", e->garbage);
+		if (e->delay > 0)
+			cJSON_AddNumberToObject(o, "delay", e->delay);
+	}
+	return a;
+}
+
+/* "Authorization: Bearer T" with T == --token (without --token: any T) */
+static int rest_auth_ok(struct lws *wsi)
+{
+	char h[4096];
+	const char *t;
+	int n = lws_hdr_copy(wsi, h, sizeof(h), WSI_TOKEN_HTTP_AUTHORIZATION);
+
+	if (n <= 7 || strncasecmp(h, "Bearer ", 7))
+		return 0;
+	for (t = h + 7; *t == ' '; t++)
+		;
+	if (!*t)
+		return 0;
+	return g.token ? !strcmp(t, g.token) : 1;
+}
+
+/* the request's path and query as sent (lws has url-decoded the args) */
+static void rest_path(struct lws *wsi, const char *path, char *out,
+		      size_t cap)
+{
+	size_t o;
+	int i, n;
+
+	snprintf(out, cap, "%s", path);
+	o = strlen(out);
+	for (i = 0; o + 2 < cap; i++) {
+		n = lws_hdr_copy_fragment(wsi, out + o + 1, (int)(cap - o - 1),
+					  WSI_TOKEN_HTTP_URI_ARGS, i);
+		if (n < 0)
+			break;
+		out[o] = i ? '&' : '?';
+		o += (size_t)n + 1;
+	}
+	out[o < cap ? o : cap - 1] = '\0';
+}
+
+static int valid_date(const char *s)
+{
+	int i;
+
+	if (strlen(s) != 10)
+		return 0;
+	for (i = 0; i < 10; i++)
+		if (i == 4 || i == 7 ? s[i] != '-' : (s[i] < '0' || s[i] > '9'))
+			return 0;
+	return 1;
+}
+
+/* decide what a request to REST_PATH gets: fault, 401, 422 or the rows */
+static void rest_decide(struct lws *wsi, int auth_ok, struct rest_req *q,
+			double *delay)
+{
+	const char *s;
+	long long v;
+
+	memset(q, 0, sizeof(*q));
+	q->status = 200;
+	q->limit = REST_LIMIT_DEF;
+	*delay = 0;
+
+	if (g.rest_fault_count) {
+		if (g.rest_fault_count > 0)
+			g.rest_fault_count--;
+		if (g.rest_fault_status >= 0) {
+			q->status = g.rest_fault_status;
+			snprintf(q->retry_after, sizeof(q->retry_after), "%s",
+				 g.rest_retry_after);
+			return;
+		}
+		/* these two change a 200 only (a 401 or 422 stays) */
+		q->garbage = g.rest_fault_garbage;
+		*delay = g.rest_fault_delay;
+	}
+	if (g.token && !auth_ok) {
+		q->garbage = 0;
+		q->status = 401;
+		return;
+	}
+	if (arg_ll(wsi, "limit", 1, REST_LIMIT_MAX, REST_LIMIT_DEF, &v) < 0) {
+		q->garbage = 0;
+		q->status = 422;
+		q->why = "limit must be an integer from 1 to 200";
+		return;
+	}
+	q->limit = (int)v;
+	s = arg(wsi, "ticker");
+	if (s && strlen(s) >= sizeof(q->ticker)) {
+		q->garbage = 0;
+		q->status = 422;
+		q->why = "ticker is too long";
+		return;
+	}
+	snprintf(q->ticker, sizeof(q->ticker), "%s", s ? s : "");
+	s = arg(wsi, "date");
+	if (s && *s && !valid_date(s)) {
+		q->garbage = 0;
+		q->status = 422;
+		q->why = "date must be YYYY-MM-DD";
+		return;
+	}
+	snprintf(q->date, sizeof(q->date), "%s", s ? s : "");
+}
+
+static const char *rest_error_code(int status)
+{
+	switch (status) {
+	case 401: return "unauthorized";
+	case 403: return "forbidden";
+	case 404: return "not_found";
+	case 422: return "invalid_params";
+	case 429: return "too_many_requests";
+	case 500: return "internal_server_error";
+	case 502: return "bad_gateway";
+	case 503: return "service_unavailable";
+	case 504: return "gateway_timeout";
+	default: return "error";
+	}
+}
+
+static const char *rest_error_message(int status)
+{
+	switch (status) {
+	case 401: return "Missing or invalid API token. Send it as "
+			 "'Authorization: Bearer <token>'.";
+	case 403: return "Your subscription does not include this endpoint.";
+	case 429: return "Too many requests. Please slow down.";
+	case 500: return "Something went wrong on our side.";
+	case 503: return "The service is temporarily unavailable.";
+	default: return "uwsim: injected fault";
+	}
+}
+
+/* the rows a request gets, newest first, as {"data":[...]} into b */
+static void rest_rows(struct sb *b, const struct rest_req *q)
+{
+	int i, k, sent = 0;
+
+	sb_puts(b, "{\"data\":[");
+	for (i = 0; i < g.congress_n && sent < q->limit; i++) {
+		const struct congress_row *r;
+
+		k = (g.congress_head - 1 - i + 2 * CONGRESS_KEEP) %
+		    CONGRESS_KEEP;
+		r = &g.congress[k];
+		if (!r->json ||
+		    (q->ticker[0] && strcasecmp(q->ticker, r->ticker)) ||
+		    (q->date[0] && strcmp(r->filed, q->date) > 0))
+			continue;
+		if (sent++)
+			sb_putc(b, ',');
+		sb_putn(b, r->json, r->len);
+	}
+	sb_puts(b, "]}");
+}
+
+static int rest_answer(struct lws *wsi, const struct rest_req *q)
+{
+	struct sb b;
+	int r;
+
+	if (!q->status)
+		return -1;		/* the hang-up fault: no answer at all */
+	sb_init(&b, 0);
+	if (q->status != 200) {
+		sb_puts(&b, "{\"code\":");
+		sb_json_str(&b, rest_error_code(q->status));
+		sb_puts(&b, ",\"message\":");
+		sb_json_str(&b, q->why ? q->why : rest_error_message(q->status));
+		sb_putc(&b, '}');
+	} else if (q->garbage == 1) {
+		/* an answer cut in the middle: not JSON at all */
+		struct rest_req full = *q;
+
+		full.garbage = 0;
+		rest_rows(&b, &full);
+		b.len = b.len > 9 ? b.len / 2 : 7;
+		/* cut between characters: malformed JSON, still UTF-8 */
+		while (!b.oom && b.len > 1 && (b.base[b.len] & 0xc0) == 0x80)
+			b.len--;
+		if (!b.oom)
+			b.base[b.len] = '\0';
+	} else if (q->garbage == 2) {
+		sb_puts(&b, "{\"data\":\"nope\"}");
+	} else if (q->garbage == 3) {
+		sb_puts(&b, "{\"data\":[1,\"two\",null,[3],true]}");
+	} else {
+		rest_rows(&b, q);
+	}
+	if (b.oom) {
+		sb_free(&b);
+		return -1;
+	}
+	r = http_reply_ex(wsi, q->status, "application/json; charset=utf-8",
+			  sb_data(&b), b.len, q->retry_after);
+	sb_free(&b);
+	return r;
+}
+
+static void rest_release(lws_sorted_usec_list_t *sul)
+{
+	struct pss *pss = lws_container_of(sul, struct pss, sul);
+
+	pss->held = 2;
+	lws_callback_on_writable(pss->wsi);
+}
+
+/* GET REST_PATH: count, decide, log, answer now or after the delay */
+static int rest_request(struct lws *wsi, struct pss *pss, const char *path)
+{
+	char shown[1024];
+	struct rest_req q;
+	double delay;
+	int auth_ok = rest_auth_ok(wsi);
+
+	g.rest_requests++;
+	rest_path(wsi, path, shown, sizeof(shown));
+	rest_decide(wsi, auth_ok, &q, &delay);
+	rest_log_push(shown, &q, auth_ok, delay);
+	if (g.verbose)
+		logmsg("rest %s: %d%s%s", REST_PATH, q.status,
+		       q.garbage ? " (garbage)" : "",
+		       auth_ok ? "" : " (no valid token)");
+	if (delay > 0 && pss) {
+		pss->wsi = wsi;
+		pss->req = q;
+		pss->held = 1;
+		lws_sul_schedule(g.ctx, 0, &pss->sul, rest_release,
+				 (lws_usec_t)(delay * 1e6));
+		return 0;
+	}
+	return rest_answer(wsi, &q);
+}
+
+static cJSON *rest_fault_json(void)
+{
+	cJSON *j = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(j, "count", (double)g.rest_fault_count);
+	if (g.rest_fault_count && g.rest_fault_status >= 0)
+		cJSON_AddNumberToObject(j, "status", g.rest_fault_status);
+	if (g.rest_fault_count && g.rest_fault_garbage)
+		cJSON_AddNumberToObject(j, "garbage", g.rest_fault_garbage);
+	if (g.rest_fault_count && g.rest_fault_delay > 0)
+		cJSON_AddNumberToObject(j, "delay", g.rest_fault_delay);
+	if (g.rest_fault_count && g.rest_retry_after[0])
+		cJSON_AddStringToObject(j, "retry_after", g.rest_retry_after);
+	return j;
+}
+
+static void rest_fault_clear(void)
+{
+	g.rest_fault_count = 0;
+	g.rest_fault_status = -1;
+	g.rest_fault_garbage = 0;
+	g.rest_fault_delay = 0;
+	g.rest_retry_after[0] = '\0';
+}
+
 static cJSON *stats_json(void)
 {
 	cJSON *j = cJSON_CreateObject(), *joined;
@@ -940,6 +1423,11 @@ static cJSON *stats_json(void)
 	cJSON_AddStringToObject(j, "ackstatus", g.ackstatus);
 	cJSON_AddNumberToObject(j, "refuse_count", (double)g.refuse_count);
 	cJSON_AddNumberToObject(j, "refuse_status", g.refuse_status);
+	cJSON_AddNumberToObject(j, "rest_requests", (double)g.rest_requests);
+	cJSON_AddItemToObject(j, "rest_log", rest_log_json());
+	cJSON_AddItemToObject(j, "rest_fault", rest_fault_json());
+	cJSON_AddNumberToObject(j, "congress_rows", (double)g.congress_k);
+	cJSON_AddNumberToObject(j, "congress_rate", g.congress_rate);
 	return j;
 }
 
@@ -1008,6 +1496,9 @@ static void reset_all(void)
 	g.refuse_count = 0;
 	g.refuse_status = 503;
 	rates_clear();
+	rest_fault_clear();
+	g.rest_requests = 0;
+	rest_log_clear();
 	logmsg("reset");
 }
 
@@ -1191,6 +1682,88 @@ static int ctl(struct lws *wsi, const char *path)
 		return reply_json(wsi, 200, j);
 	}
 
+	if (!strcmp(path, "/ctl/congress_add")) {
+		if (arg_ll(wsi, "count", 0, 100000, 1, &a) < 0)
+			return bad_request(wsi, "bad count (0..100000)");
+		if (congress_add((long)a, 0))
+			return http_reply(wsi, 500, "{\"error\":\"out of memory\"}");
+		logmsg("congress: %lld row(s) added, newest sim_row %llu", a,
+		       (unsigned long long)g.congress_k);
+		j = cJSON_CreateObject();
+		cJSON_AddNumberToObject(j, "added", (double)a);
+		cJSON_AddNumberToObject(j, "newest", (double)g.congress_k);
+		cJSON_AddNumberToObject(j, "held", g.congress_n);
+		return reply_json(wsi, 200, j);
+	}
+
+	if (!strcmp(path, "/ctl/congress_rate")) {
+		const char *rs = arg(wsi, "rate");
+		double rate;
+		char *e;
+
+		if (!rs || !*rs)
+			return bad_request(wsi, "rate required");
+		errno = 0;
+		rate = strtod(rs, &e);
+		if (*e || errno || !(rate >= 0 && rate <= 10000))
+			return bad_request(wsi, "bad rate (0..10000)");
+		g.congress_rate = rate;
+		logmsg("congress rate %g rows/s", rate);
+		j = cJSON_CreateObject();
+		cJSON_AddNumberToObject(j, "congress_rate", rate);
+		return reply_json(wsi, 200, j);
+	}
+
+	if (!strcmp(path, "/ctl/rest")) {
+		const char *ra, *ds;
+		long long st = -1, gb = 0;
+		double delay = 0;
+		int kinds = 0;
+		char *e;
+
+		if (arg_ll(wsi, "count", -1, 1000000000LL, 1, &a) < 0)
+			return bad_request(wsi, "bad count (-1, 0, K)");
+		if (arg_ll(wsi, "status", 0, 599, -1, &st) < 0 ||
+		    (st > 0 && st < 300))
+			return bad_request(wsi, "bad status (0 or 300..599)");
+		if (arg_ll(wsi, "garbage", 1, 3, 0, &gb) < 0)
+			return bad_request(wsi, "bad garbage (1, 2 or 3)");
+		ds = arg(wsi, "delay");
+		if (ds) {
+			errno = 0;
+			delay = strtod(ds, &e);
+			if (!*ds || *e || errno || !(delay > 0 && delay <= 3600))
+				return bad_request(wsi, "bad delay (seconds, "
+						   "0 < delay <= 3600)");
+		}
+		kinds = (st >= 0) + (gb > 0) + (delay > 0);
+		if (a && kinds != 1)
+			return bad_request(wsi, "give one of status, garbage, "
+					   "delay (or count=0)");
+		ra = arg(wsi, "retry_after");
+		if (ra && (strlen(ra) >= sizeof(g.rest_retry_after) ||
+			   strpbrk(ra, "\r\n")))
+			return bad_request(wsi, "bad retry_after (1..64 chars)");
+		if (ra && st < 0)
+			return bad_request(wsi, "retry_after needs status");
+		rest_fault_clear();
+		if (a) {
+			g.rest_fault_count = (long)a;
+			g.rest_fault_status = (int)st;
+			g.rest_fault_garbage = (int)gb;
+			g.rest_fault_delay = delay;
+			snprintf(g.rest_retry_after,
+				 sizeof(g.rest_retry_after), "%s",
+				 ra ? ra : "");
+		}
+		logmsg("rest fault: count %ld status %d garbage %d delay %g%s%s",
+		       g.rest_fault_count, g.rest_fault_status,
+		       g.rest_fault_garbage, g.rest_fault_delay,
+		       g.rest_retry_after[0] ? " retry-after " : "",
+		       g.rest_retry_after);
+		return reply_json(wsi, 200, rest_fault_json());
+	}
+
 	if (!strcmp(path, "/ctl/reset")) {
 		reset_all();
 		j = cJSON_CreateObject();
@@ -1217,7 +1790,23 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_HTTP:
 		if (in && !strcmp((const char *)in, "/socket"))
 			return plain_socket_get(wsi);
+		if (in && !strcmp((const char *)in, REST_PATH))
+			return rest_request(wsi, pss, REST_PATH);
 		return ctl(wsi, in ? (const char *)in : "");
+
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (pss && pss->held == 2) {
+			pss->held = 0;
+			return rest_answer(wsi, &pss->req);
+		}
+		break;
+
+	case LWS_CALLBACK_CLOSED_HTTP:
+		if (pss && pss->held) {
+			lws_sul_cancel(&pss->sul);
+			pss->held = 0;
+		}
+		break;
 
 	case LWS_CALLBACK_ESTABLISHED:
 		c = calloc(1, sizeof(*c));
@@ -1315,6 +1904,7 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: uwsim --port N [--tls-port N --cert FILE --key FILE] [--token T]\n"
 "             [--rate R] [--size BYTES] [--record FILE] [--seed N]\n"
+"             [--congress-rows N] [--congress-rate R]\n"
 "             [--host 127.0.0.1] [--verbose]\n");
 }
 
@@ -1344,6 +1934,8 @@ int main(int argc, char **argv)
 		{ "record", required_argument, NULL, 'R' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "host", required_argument, NULL, 'h' },
+		{ "congress-rows", required_argument, NULL, 'C' },
+		{ "congress-rate", required_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 }
@@ -1358,6 +1950,8 @@ int main(int argc, char **argv)
 	g.tls_port = -1;
 	strcpy(g.ackstatus, "ok");
 	g.refuse_status = 503;
+	g.congress_init = 5;
+	rest_fault_clear();
 
 	while ((opt = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
 		switch (opt) {
@@ -1391,6 +1985,16 @@ int main(int argc, char **argv)
 			seed = strtoull(optarg, NULL, 10);
 			have_seed = 1;
 			break;
+		case 'C':
+			if (parse_num(optarg, 0, CONGRESS_KEEP, &v) ||
+			    v != (double)(long)v)
+				goto bad;
+			g.congress_init = (long)v;
+			break;
+		case 'F':
+			if (parse_num(optarg, 0, 10000, &g.congress_rate))
+				goto bad;
+			break;
 		case 'h': g.host = optarg; break;
 		case 'v': g.verbose = 1; break;
 		case 'H': usage(stdout); return 0;
@@ -1410,6 +2014,7 @@ int main(int argc, char **argv)
 		       (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
 	}
 	rnd_seed(seed);
+	congress_init(g.congress_init);
 
 	if (g.record_path) {
 		g.rec = fopen(g.record_path, "a");
@@ -1488,6 +2093,9 @@ int main(int argc, char **argv)
 
 	lws_sul_schedule(g.ctx, 0, &g.hb_sul, heartbeat, HEARTBEAT_US);
 	rate_kick();
+	g.congress_last_tick = mono_us();
+	lws_sul_schedule(g.ctx, 0, &g.congress_sul, congress_tick,
+			 CONGRESS_TICK_US);
 
 	while (!g.stop)
 		if (lws_service(g.ctx, 0) < 0)
@@ -1512,6 +2120,8 @@ done:
 	rates_clear();
 	log_clear(&g.join_log);
 	log_clear(&g.leave_log);
+	rest_log_clear();
+	congress_free();
 	sb_free(&g.fb);
 	gen_cleanup();
 	free(g.argbuf);

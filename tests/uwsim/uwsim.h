@@ -49,6 +49,22 @@ double rnd_unit(void);
  */
 size_t gen_frame(struct sb *b, const char *chan, uint64_t seq, size_t target);
 
+/* One row of UW's congress trades REST answer, made once and then served
+ * byte for byte the same on every request. */
+struct congress_row {
+	uint64_t k;		/* "sim_row": 1, 2, 3... in creation order */
+	char ticker[16];
+	char filed[11];		/* filed_at_date, YYYY-MM-DD */
+	char *json;		/* compact JSON object, malloc'd; owner frees */
+	size_t len;
+};
+
+/*
+ * Make congress row k, filed `days_ago` days before today (UTC), its other
+ * fields at random. Returns 0, or -1 on allocation failure (r->json NULL).
+ */
+int gen_congress_row(struct congress_row *r, uint64_t k, int days_ago);
+
 /* free the generators' scratch buffers (at exit) */
 void gen_cleanup(void);
 
