@@ -82,7 +82,7 @@ restbody_field_values(void)
 static void
 restbody_row_limit(void)
 {
-	size_t n = RESTBODY_MAX_ROWS + 1, len = 10 + n * 3;
+	size_t n = RESTBODY_MAX_ROWS + 1, len = 16 + n * 3;
 	char *b = malloc(len), *p = b;
 	struct span *rows = NULL;
 	size_t cnt;
