@@ -211,6 +211,12 @@ inflight_for() {
 	echo $k
 }
 
+# Seconds without progress of the slowest subscriber before the tool gives up the window
+# (a "stall"): 0.5 s, plus the time a full fan-out legitimately takes at 10,000 subscribers.
+stall_for() {
+	awk -v n="$1" 'BEGIN { printf "%.1f", 0.5 + n / 2000 }'
+}
+
 # max rate, bounded in flight; subs x sizes; each target in turn within a round.
 # Reading "prompt" runs every target and both ceilings; "batch" all but the FastAPI plan (far
 # from either limit).
@@ -222,7 +228,7 @@ scenario_fanout() {
 				to=$((60 + n / 100))
 				for read in ${READS:-prompt batch}; do
 					log "fanout round $rep: $n subscribers x $sz B, read $read"
-					local args=(--mode max --subs "$n" --size "$sz" --inflight "$(inflight_for "$n")" --read "$read"
+					local args=(--mode max --subs "$n" --size "$sz" --inflight "$(inflight_for "$n")" --read "$read" --stall "$(stall_for "$n")"
 						--duration "$DUR" --warmup "$WARMUP" --drain 3 --timeout "$to" --src-ips 4 --per-ip 5000)
 					has_target uwrelay && run_uwrelay fanout "$rep" "${args[@]}"
 					has_target nchan && run_nchan fanout "$rep" "${args[@]}"
