@@ -557,11 +557,12 @@ class TestRest(harness.IntegrationTest):
         """Two REST channels on the same route (different queries) poll on their own."""
         srcs = [source(), {"channel": "congress-nvda", "path": REST_PATH,
                            "query": "limit=50&ticker=NVDA", "interval": INTERVAL, "id_field": "id"}]
-        self.start(rows=40, sources=srcs)
+        # 200 random rows over the sim's ~15 tickers: no NVDA row has odds of about 1e-6
+        self.start(rows=200, sources=srcs)
         g = self.subscribe("/api/stream/ws?channels=congress-nvda", "congress-nvda")
         rows, _ = self.probe()
         nvda = sorted(r["sim_row"] for r, _ in rows if r["ticker"] == "NVDA")
-        self.assertTrue(nvda, "the sim made no NVDA row in 40; make more")
+        self.assertTrue(nvda, "the sim made no NVDA row in 200")
         frames = recv_data(g, len(nvda), timeout=5, channel="congress-nvda")
         self.assertEqual([e["data"]["sim_row"] for e, _ in frames], nvda)
         self.assertIsNone(g.expect_nothing(2 * INTERVAL))
@@ -571,7 +572,7 @@ class TestRest(harness.IntegrationTest):
         self.assertIs(st["congress"]["polling"], False)
         self.assertIs(st["congress-nvda"]["polling"], True)
         c = self.subscribe()
-        self.assertEqual(len(recv_data(c, 40, timeout=5, channel=CHAN)), 40)
+        self.assertEqual(len(recv_data(c, 100, timeout=5, channel=CHAN)), 100)   # limit=100
 
     def test_full_page_of_200_rows(self):
         self.start(rows=250, sources=[source(query="limit=200")])
