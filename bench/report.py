@@ -248,7 +248,14 @@ def render(rows, machine):
     body += latency(rows, goals)
     body += idle(rows, goals)
     body += ingest(rows, goals)
-    out = []
+    out = ["## Results\n"]
+    m_date = re.search(r"^date: (\S+)", machine, re.M)
+    m_rel = re.search(r"^uwrelay: .*\((\S+)\)", machine, re.M)
+    m_wall = re.search(r"^wall time: (\d+) s", machine, re.M)
+    if m_date:
+        out.append("Run of %s%s, uwrelay at `%s`; regenerate with `UPDATE_DOC=1 bench/run.sh all`.\n" % (
+            m_date.group(1), " (%.0f min)" % (int(m_wall.group(1)) / 60) if m_wall else "",
+            m_rel.group(1) if m_rel else "?"))
     if machine:
         out.append("```")
         out.append(machine.rstrip())
