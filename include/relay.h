@@ -20,8 +20,12 @@
 #define UWRELAY_VERSION "0.1.0"
 #define UWRELAY_USER_AGENT "uwrelay/" UWRELAY_VERSION
 
-/* Bytes of whole frames copied into one write to a browser. */
-#define SCRATCH_BYTES 65536
+/* Bytes of whole frames copied into one write to a browser. It also bounds
+ * what lws keeps aside when a socket takes only part of a write (a heap
+ * copy outside the queue's byte limit): 16 KB holds 16 frames of 1 KB, so
+ * bursts still share a syscall, and a slow subscriber pins at most
+ * max_queue_bytes + 16 KB. */
+#define SCRATCH_BYTES 16384
 
 /* Close codes the relay sends to browsers (documented in docs/PROTOCOL.md). */
 #define CLOSE_SLOW_CONSUMER 4001	/* send queue went over clients.max_queue_bytes */
