@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # uwrelay benchmarks: uwrelay against nchan, the plan's FastAPI design and the loopback ceiling.
 #
-#   bench/run.sh all            every scenario, REPS rounds (default 3); about 45 minutes
+#   bench/run.sh all            every scenario, REPS rounds (default 3); about 40 minutes
 #   bench/run.sh quick          a smaller set, 1 round, short runs; under 3 minutes
 #   bench/run.sh fanout|latency|idle|ingest ...   just those scenarios
 #   bench/run.sh report FILE    print the tables again from a raw.jsonl
