@@ -68,7 +68,29 @@ struct config {
 	char *static_dir;
 	/* log */
 	char *log_level;
+	/* cluster (Redis scale-out, cluster.c) */
+	char *cluster_role;		/* "standalone", "ingest" or "edge" */
+	int cluster_mode;		/* enum cluster_mode, from cluster_role */
+	char *cluster_redis;		/* host:port or unix:/path */
+	char *cluster_prefix;		/* key prefix */
+	char *cluster_password_file;	/* Redis AUTH password, "" = none */
+	double cluster_lock_ttl;	/* the UW link lock's expiry */
+	double cluster_interest_ttl;	/* how long an edge's wish to read a channel lasts */
+	double cluster_redis_timeout;	/* a Redis answer later than this drops the link */
 };
+
+enum cluster_mode { CLUSTER_STANDALONE = 0, CLUSTER_INGEST, CLUSTER_EDGE };
+
+/* Where Redis listens: a unix socket path, or a numeric address and port
+ * (no name lookup: hiredis would do it on the event loop). */
+struct config_redis {
+	char unix_path[108];		/* "" for TCP */
+	char host[64];
+	int port;
+};
+/* Parses "HOST:PORT", "[V6]:PORT", "HOST" (port 6379), "localhost[:PORT]"
+ * or "unix:/path". Returns 0, or -1 if it is none of these. */
+int config_parse_redis(const char *s, struct config_redis *out);
 
 /* Parses the URL of the upstream: scheme ws or wss, host, port, path.
  * Returns 0, or -1 if it is not a usable ws:// or wss:// URL. */

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include "access.h"
 #include "assets.h"
+#include "cluster.h"
 #include "config.h"
 #include "ipcount.h"
 #include "frame.h"
@@ -150,6 +151,7 @@ struct relay {
 	struct lws_vhost *vh_client;
 	struct registry reg;
 	struct upstream up;
+	struct cluster cl;		/* Redis scale-out; inert when standalone */
 	char epoch[17];
 	uint64_t start_ms;
 	char *token;			/* secret */
@@ -230,6 +232,14 @@ int source_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 /* A channel got its first subscriber or lost its last: the REST source
  * that feeds it, or UW's socket, is told. */
 void relay_channel_changed(struct relay *r, struct reg_channel *ch);
+/* A frame for ch from UW or a REST source: enveloped and sent to its
+ * subscribers, or appended to the shared stream on an ingest relay. */
+void relay_publish(struct relay *r, struct reg_channel *ch, const char *payload, size_t len,
+		   int64_t recv_ms, uint64_t t_us);
+/* The UW link's state as this relay's browsers should see it (an edge
+ * reports the ingest's), and whether the relay is ready to serve. */
+const char *relay_upstream_word(const struct relay *r);
+int relay_ready(const struct relay *r);
 
 /* ---- session.c ---- */
 int session_established(struct session *s, struct lws *wsi, struct relay *r);
@@ -238,6 +248,10 @@ int session_writeable(struct session *s);
 void session_closed(struct session *s);
 /* Sends frame f (shared) to every subscriber of ch. */
 void session_fanout(struct relay *r, struct reg_channel *ch, struct frame *f);
+/* Replays ch's history after since (epoch "" = any) to s, as a resume. */
+void session_resume(struct session *s, struct reg_channel *ch, uint64_t since, const char *epoch);
+/* Sends one $relay notice (built once) to every subscriber of ch. */
+void session_channel_notice(struct relay *r, struct reg_channel *ch, const char *data_json);
 /* Queues a $relay notice with data object `data_json` to s. */
 void session_notice(struct session *s, const char *data_json);
 /* Sends one $relay notice (built once) to every session. */

@@ -15,9 +15,9 @@ if [ "${1:-}" = "--test" ]; then
   shift
 fi
 pkgs=(build-essential cmake pkg-config libwebsockets-dev libcjson-dev libyaml-dev libssl-dev
-      libsystemd-dev python3 openssl ca-certificates "$@")
+      libsystemd-dev libhiredis-dev python3 openssl ca-certificates "$@")
 if [ $tests -eq 1 ]; then
-  pkgs+=(valgrind curl systemd chromium clang libclang-rt-14-dev)
+  pkgs+=(valgrind curl systemd chromium clang libclang-rt-14-dev redis-server)
   # node and npm may come from elsewhere than Debian (e.g. NodeSource, which
   # bundles npm and conflicts with Debian's npm): only install what is absent
   command -v node >/dev/null || pkgs+=(nodejs)

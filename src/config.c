@@ -148,6 +148,17 @@ static const struct field log_fields[] = {
 	END
 };
 
+static const struct field cluster_fields[] = {
+	STR("role", cluster_role),
+	STR("redis", cluster_redis),
+	STR("key_prefix", cluster_prefix),
+	STR("password_file", cluster_password_file),
+	NUM("lock_ttl", F_DUR, cluster_lock_ttl, 0.5, 3600),
+	NUM("interest_ttl", F_DUR, cluster_interest_ttl, 1, 86400),
+	NUM("redis_timeout", F_DUR, cluster_redis_timeout, 0.1, 3600),
+	END
+};
+
 static const struct field root_fields[] = {
 	SECTION("listen", listen_fields),
 	SECTION("upstream", upstream_fields),
@@ -160,6 +171,7 @@ static const struct field root_fields[] = {
 	SECTION("auth", auth_fields),
 	SECTION("http", http_fields),
 	SECTION("log", log_fields),
+	SECTION("cluster", cluster_fields),
 	END
 };
 
@@ -268,6 +280,10 @@ config_free(struct config *cfg)
 	free(cfg->auth_tokens_file);
 	free(cfg->static_dir);
 	free(cfg->rest_url);
+	free(cfg->cluster_role);
+	free(cfg->cluster_redis);
+	free(cfg->cluster_prefix);
+	free(cfg->cluster_password_file);
 	sources_free(cfg->sources, cfg->n_sources);
 	endpoints_free(cfg->endpoints, cfg->n_endpoints);
 	strlist_free(cfg->allowed_channels, cfg->n_allowed);
@@ -308,6 +324,16 @@ config_defaults(struct config *cfg)
 	cfg->auth_tokens_file = strdup("");
 	cfg->static_dir = strdup("");
 	cfg->rest_url = strdup("https://api.unusualwhales.com");
+	cfg->cluster_role = strdup("standalone");
+	cfg->cluster_redis = strdup("127.0.0.1:6379");
+	cfg->cluster_prefix = strdup("uwrelay:");
+	cfg->cluster_password_file = strdup("");
+	cfg->cluster_lock_ttl = 5;
+	cfg->cluster_interest_ttl = 15;
+	cfg->cluster_redis_timeout = 2;
+	if (!cfg->cluster_role || !cfg->cluster_redis || !cfg->cluster_prefix ||
+	    !cfg->cluster_password_file)
+		goto oom;
 	cfg->sources = calloc(1, sizeof(*cfg->sources));
 	if (!cfg->rest_url || !cfg->sources)
 		goto oom;
@@ -860,11 +886,85 @@ check_config(struct pctx *c, struct config *cfg)
 		return fail(c, line_of(c, &cfg->rest_url),
 			    "'rest_url' must be an http:// or https:// URL with a host and no path or query, "
 			    "not '%s'", cfg->rest_url);
+	{
+		static const char *const roles[] = { "standalone", "ingest", "edge" };
+		struct config_redis rd;
+		size_t k;
+
+		for (k = 0; k < 3 && strcmp(cfg->cluster_role, roles[k]); k++)
+			;
+		if (k == 3)
+			return fail(c, line_of(c, &cfg->cluster_role),
+				    "'role' must be standalone, ingest or edge, not '%s'", cfg->cluster_role);
+		cfg->cluster_mode = (int)k;
+		if (config_parse_redis(cfg->cluster_redis, &rd))
+			return fail(c, line_of(c, &cfg->cluster_redis),
+				    "'redis' must be HOST:PORT with a numeric address (or localhost), "
+				    "[IPV6]:PORT or unix:/path, not '%s'", cfg->cluster_redis);
+		if (!*cfg->cluster_prefix || strlen(cfg->cluster_prefix) > 64 ||
+		    strpbrk(cfg->cluster_prefix, " \t\r\n"))
+			return fail(c, line_of(c, &cfg->cluster_prefix),
+				    "'key_prefix' must be 1 to 64 characters without blanks");
+		if (cfg->cluster_interest_ttl < 2 * cfg->cluster_redis_timeout)
+			return fail(c, line_of(c, &cfg->cluster_interest_ttl),
+				    "'interest_ttl' (%g) must be at least twice 'redis_timeout' (%g)",
+				    cfg->cluster_interest_ttl, cfg->cluster_redis_timeout);
+	}
 	if (cfg->reconnect_max < cfg->reconnect_initial)
 		return fail(c, line_of(c, &cfg->reconnect_max) > 1 ? line_of(c, &cfg->reconnect_max) :
 								      line_of(c, &cfg->reconnect_initial),
 			    "'max_delay' (%g) must not be less than 'initial_delay' (%g)",
 			    cfg->reconnect_max, cfg->reconnect_initial);
+	return 0;
+}
+
+int
+config_parse_redis(const char *s, struct config_redis *out)
+{
+	unsigned char b[16];
+	const char *colon;
+	char *end;
+	long port = 6379;
+	size_t hl;
+
+	memset(out, 0, sizeof(*out));
+	if (!strncmp(s, "unix:", 5)) {
+		s += 5;
+		if (*s != '/' || strlen(s) >= sizeof(out->unix_path))
+			return -1;
+		strcpy(out->unix_path, s);
+		return 0;
+	}
+	if (*s == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (!rb)
+			return -1;
+		hl = (size_t)(rb - s - 1);
+		if (!hl || hl >= sizeof(out->host))
+			return -1;
+		memcpy(out->host, s + 1, hl);
+		colon = rb[1] == ':' ? rb + 1 : NULL;
+		if (rb[1] && !colon)
+			return -1;
+	} else {
+		colon = strrchr(s, ':');
+		hl = colon ? (size_t)(colon - s) : strlen(s);
+		if (!hl || hl >= sizeof(out->host) || memchr(s, ':', hl))
+			return -1;
+		memcpy(out->host, s, hl);
+	}
+	if (colon) {
+		errno = 0;
+		port = strtol(colon + 1, &end, 10);
+		if (errno || *end || end == colon + 1 || port < 1 || port > 65535)
+			return -1;
+	}
+	out->port = (int)port;
+	if (!strcmp(out->host, "localhost"))
+		strcpy(out->host, "127.0.0.1");
+	if (inet_pton(AF_INET, out->host, b) != 1 && inet_pton(AF_INET6, out->host, b) != 1)
+		return -1;
 	return 0;
 }
 

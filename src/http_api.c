@@ -38,6 +38,52 @@ upch_word(const struct reg_channel *ch)
 	}
 }
 
+/* The "cluster" object: role, Redis links, the UW link lock, counters. */
+static void
+cluster_json(struct relay *r, cJSON *root)
+{
+	const struct cluster *cl = &r->cl;
+	cJSON *o = cJSON_AddObjectToObject(root, "cluster"), *rd;
+
+	cJSON_AddStringToObject(o, "role", cluster_role_name(r->cfg.cluster_mode));
+	if (cl->mode == CLUSTER_STANDALONE)
+		return;
+	cJSON_AddStringToObject(o, "node", cl->node);
+	rd = cJSON_AddObjectToObject(o, "redis");
+	cJSON_AddStringToObject(rd, "address", r->cfg.cluster_redis);
+	cJSON_AddBoolToObject(rd, "connected", cl->cmd.up && (cl->mode != CLUSTER_EDGE || cl->rd.up));
+	if (!cl->cmd.up && cl->cmd.last_error[0])
+		cJSON_AddStringToObject(rd, "last_error", cl->cmd.last_error);
+	else if (cl->mode == CLUSTER_EDGE && !cl->rd.up && cl->rd.last_error[0])
+		cJSON_AddStringToObject(rd, "last_error", cl->rd.last_error);
+	else
+		cJSON_AddNullToObject(rd, "last_error");
+	cJSON_AddNumberToObject(rd, "connects", (double)(cl->cmd.connects + cl->rd.connects));
+	cJSON_AddNumberToObject(rd, "drops", (double)(cl->cmd.drops + cl->rd.drops));
+	if (cl->mode == CLUSTER_INGEST) {
+		cJSON_AddBoolToObject(o, "leader", cl->leader);
+		cJSON_AddStringToObject(o, "lock_holder", cl->holder);
+		add_time_or_null(o, "leader_since", cl->leader_since_ms);
+		cJSON_AddNumberToObject(o, "takeovers", (double)cl->takeovers);
+		cJSON_AddNumberToObject(o, "appended", (double)cl->appended);
+		cJSON_AddNumberToObject(o, "append_failed", (double)cl->append_failed);
+		cJSON_AddNumberToObject(o, "append_dropped", (double)cl->append_dropped);
+		cJSON_AddNumberToObject(o, "wanted_channels", cl->wanted_sub.n);
+	} else {
+		cJSON *u = cJSON_AddObjectToObject(o, "uw_link");
+
+		cJSON_AddStringToObject(u, "state", cl->up_state);
+		cJSON_AddStringToObject(u, "holder", cl->up_node);
+		if (cl->up_reason[0])
+			cJSON_AddStringToObject(u, "reason", cl->up_reason);
+		else
+			cJSON_AddNullToObject(u, "reason");
+		cJSON_AddNumberToObject(o, "frames_read", (double)cl->frames_read);
+		cJSON_AddNumberToObject(o, "gaps", (double)cl->gaps);
+		cJSON_AddNumberToObject(o, "bad_records", (double)cl->bad_records);
+	}
+}
+
 static char *
 status_json(struct relay *r)
 {
@@ -50,7 +96,7 @@ status_json(struct relay *r)
 
 	if (!root)
 		return NULL;
-	cJSON_AddStringToObject(root, "status", upstream_status_word(up));
+	cJSON_AddStringToObject(root, "status", relay_upstream_word(r));
 	if (up->state == UP_DISABLED)
 		cJSON_AddStringToObject(root, "reason", up->disabled_reason);
 	else if (up->state != UP_CONNECTED && up->last_error[0])
@@ -159,6 +205,7 @@ status_json(struct relay *r)
 	cJSON_AddNumberToObject(root, "frames_in_memory", (double)frame_live_count());
 	cJSON_AddNumberToObject(root, "frame_bytes_in_memory", (double)frame_live_bytes());
 	cJSON_AddStringToObject(root, "epoch", r->epoch);
+	cluster_json(r, root);
 	cJSON_AddStringToObject(root, "version", UWRELAY_VERSION);
 	cJSON_AddNumberToObject(root, "uptime_seconds", (double)(now - r->start_ms) / 1000.0);
 	out = cJSON_PrintUnformatted(root);
@@ -202,7 +249,7 @@ health_json(struct relay *r)
 	char buf[160];
 
 	snprintf(buf, sizeof(buf), "{\"status\":\"ok\",\"upstream\":\"%s\"}",
-		 upstream_status_word(&r->up));
+		 relay_upstream_word(r));
 	return strdup(buf);
 }
 
@@ -278,7 +325,7 @@ http_api_request(struct session *s, struct lws *wsi, struct relay *r, const char
 		body = health_json(r);
 	else if (!strcmp(uri, "/readyz")) {
 		/* readiness: 503 while the data source is down */
-		status = r->up.state == UP_CONNECTED ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE;
+		status = relay_ready(r) ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE;
 		body = health_json(r);
 	} else if (!strcmp(uri, "/metrics")) {
 		body = metrics_text(r);

@@ -87,6 +87,40 @@ metrics_text(struct relay *r)
 	head(f, "leaves_total", "counter", "Leave messages sent to UW.");
 	fprintf(f, "uwrelay_leaves_total %llu\n", (unsigned long long)up->leaves_sent);
 
+	if (r->cl.mode != CLUSTER_STANDALONE) {
+		const struct cluster *cl = &r->cl;
+
+		head(f, "cluster_redis_up", "gauge", "1 while this relay's links to Redis are up.");
+		fprintf(f, "uwrelay_cluster_redis_up %d\n",
+			cl->cmd.up && (cl->mode != CLUSTER_EDGE || cl->rd.up));
+		head(f, "cluster_redis_drops_total", "counter", "Redis links lost.");
+		fprintf(f, "uwrelay_cluster_redis_drops_total %llu\n",
+			(unsigned long long)(cl->cmd.drops + cl->rd.drops));
+		head(f, "cluster_uw_link_up", "gauge", "1 while the cluster's UW link is up, as this relay knows it.");
+		fprintf(f, "uwrelay_cluster_uw_link_up %d\n", cluster_ready(cl));
+	}
+	if (r->cl.mode == CLUSTER_INGEST) {
+		const struct cluster *cl = &r->cl;
+
+		head(f, "cluster_leader", "gauge", "1 while this ingest holds the UW link lock.");
+		fprintf(f, "uwrelay_cluster_leader %d\n", cl->leader);
+		head(f, "cluster_takeovers_total", "counter", "Times this ingest took the UW link lock.");
+		fprintf(f, "uwrelay_cluster_takeovers_total %llu\n", (unsigned long long)cl->takeovers);
+		head(f, "cluster_appended_total", "counter", "Frames appended to the Redis streams.");
+		fprintf(f, "uwrelay_cluster_appended_total %llu\n", (unsigned long long)cl->appended);
+		head(f, "cluster_append_lost_total", "counter",
+		     "Frames not appended: refused, Redis down, or this relay not the holder.");
+		fprintf(f, "uwrelay_cluster_append_lost_total %llu\n",
+			(unsigned long long)(cl->append_failed + cl->append_dropped));
+	} else if (r->cl.mode == CLUSTER_EDGE) {
+		const struct cluster *cl = &r->cl;
+
+		head(f, "cluster_frames_read_total", "counter", "Frames read from the Redis streams.");
+		fprintf(f, "uwrelay_cluster_frames_read_total %llu\n", (unsigned long long)cl->frames_read);
+		head(f, "cluster_gaps_total", "counter", "Times frames had left a stream before this edge read them.");
+		fprintf(f, "uwrelay_cluster_gaps_total %llu\n", (unsigned long long)cl->gaps);
+	}
+
 	head(f, "channel_frames_total", "counter", "Data frames relayed, per channel.");
 	for (ch = registry_first(&r->reg, &it); ch; ch = registry_next(&r->reg, ch, &it))
 		fprintf(f, "uwrelay_channel_frames_total{channel=\"%s\"} %llu\n", ch->name,

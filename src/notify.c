@@ -34,7 +34,7 @@ notify_ready(struct relay *r)
 void
 notify_status(struct relay *r)
 {
-	sd_notifyf(0, "STATUS=upstream %s; %llu browser(s)", upstream_status_word(&r->up),
+	sd_notifyf(0, "STATUS=upstream %s; %llu browser(s)", relay_upstream_word(r),
 		   (unsigned long long)r->n_sessions);
 }
 

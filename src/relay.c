@@ -17,6 +17,7 @@
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
+#include "envelope.h"
 #include "relay.h"
 
 #define SHUTDOWN_GRACE_MS 1000
@@ -94,12 +95,54 @@ listening_on(const char *addr, int port)
 void
 relay_channel_changed(struct relay *r, struct reg_channel *ch)
 {
-	struct source *src = source_by_channel(r, ch->name, ch->name_len);
+	struct source *src;
 
+	if (r->cfg.cluster_mode == CLUSTER_EDGE) {
+		cluster_channel_changed(&r->cl, ch);	/* frames come from Redis */
+		return;
+	}
+	src = source_by_channel(r, ch->name, ch->name_len);
 	if (src)
 		source_wanted(src, ch->n_members > 0);
 	else
 		upstream_channel_changed(&r->up, ch);
+}
+
+void
+relay_publish(struct relay *r, struct reg_channel *ch, const char *payload, size_t len,
+	      int64_t recv_ms, uint64_t t_us)
+{
+	struct frame *f;
+
+	ch->frames_in++;
+	ch->bytes_in += len;
+	if (r->cfg.cluster_mode == CLUSTER_INGEST) {
+		cluster_append(&r->cl, ch, payload, len, recv_ms);
+		return;
+	}
+	f = envelope_data(ch->name, ch->name_len, registry_next_seq(ch), r->epoch, recv_ms, payload,
+			  len);
+	if (!f) {
+		log_msg(LOG_ERR, "relay: out of memory building a frame for '%s'", ch->name);
+		return;
+	}
+	f->t_us = t_us;
+	history_add(&ch->hist, f, (uint32_t)r->cfg.history_size, (size_t)r->cfg.history_max_bytes);
+	session_fanout(r, ch, f);
+	frame_unref(f);
+}
+
+const char *
+relay_upstream_word(const struct relay *r)
+{
+	return r->cfg.cluster_mode == CLUSTER_EDGE ? cluster_upstream_word(&r->cl) :
+						     upstream_status_word(&r->up);
+}
+
+int
+relay_ready(const struct relay *r)
+{
+	return cluster_ready(&r->cl);
 }
 
 /* ---- browser-facing protocol: HTTP and WebSocket on one port ---- */
@@ -117,6 +160,9 @@ confirm_upgrade(struct lws *wsi, struct relay *r, const char *what)
 	if (r->stopping)
 		return http_api_reply_now(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "application/json",
 					  "{\"error\":\"relay is shutting down\"}") ? -1 : 1;
+	if (r->cfg.cluster_mode == CLUSTER_INGEST)
+		return http_api_reply_now(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "application/json",
+					  "{\"error\":\"this relay is a cluster ingest: browsers connect to an edge\"}") ? -1 : 1;
 	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || !session_path_known(r, uri))
 		return http_api_reply_now(wsi, HTTP_STATUS_NOT_FOUND, "application/json",
 					  "{\"error\":\"no WebSocket endpoint at this path\"}") ? -1 : 1;
@@ -326,6 +372,7 @@ begin_shutdown(struct relay *r, int sig)
 	for (s = r->sessions; s; s = s->next)
 		session_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "relay shutting down");
 	upstream_stop(&r->up);
+	cluster_shutdown(&r->cl);
 	lws_sul_schedule(r->ctx, 0, &r->sul_stop, stop_tick_cb, 20 * 1000);
 	r->stop_deadline_ms = relay_mono_ms() + SHUTDOWN_GRACE_MS;
 }
@@ -397,6 +444,7 @@ static const struct lws_protocols client_protocols[] = {
 	{ "uw-upstream", upstream_callback, 0, 65536, 0, NULL, 0 },
 	{ "uw-probe", upstream_probe_callback, 0, 0, 0, NULL, 0 },
 	{ "uw-rest", source_callback, 0, 0, 0, NULL, 0 },
+	{ "uwrelay-redis", rconn_callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
@@ -622,7 +670,21 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 	log_msg(LOG_INFO, "relay: uwrelay %s listening on %s://%s:%lld/ (epoch %s)", UWRELAY_VERSION,
 		r->cfg.listen_tls_cert[0] ? "https" : "http", r->cfg.listen_address,
 		(long long)r->cfg.listen_port, r->epoch);
-	upstream_start(&r->up);
+	if (cluster_init(&r->cl, r))
+		return -1;
+	if (r->cfg.cluster_mode == CLUSTER_STANDALONE)
+		upstream_start(&r->up);
+	else {
+		/* an edge never dials UW; an ingest does once it holds the lock */
+		r->up.state = UP_DISABLED;
+		if (r->cfg.cluster_mode == CLUSTER_EDGE || r->token)
+			snprintf(r->up.disabled_reason, sizeof(r->up.disabled_reason), "%s",
+				 r->cfg.cluster_mode == CLUSTER_EDGE ? "cluster edge: frames come from Redis" :
+				 "cluster ingest standing by: the relay holding the lock has the UW link");
+		if (r->cfg.cluster_mode == CLUSTER_INGEST && !r->token)
+			log_msg(LOG_ERR, "cluster: this ingest has no UW token (%s): it will never take "
+				"the UW link", r->up.disabled_reason);
+	}
 	notify_ready(r);
 	return 0;
 }
@@ -634,7 +696,7 @@ relay_run(struct relay *r)
 		if (!r->stopping)
 			continue;
 		if (relay_mono_ms() >= r->stop_deadline_ms ||
-		    (!r->n_sessions && !r->up.wsi))
+		    (!r->n_sessions && !r->up.wsi && !cluster_busy(&r->cl)))
 			break;
 	}
 	return r->exit_code;
@@ -650,6 +712,7 @@ relay_destroy(struct relay *r)
 			lws_set_opaque_user_data(r->sources[k].wsi, NULL);
 	}
 	if (r->ctx) {
+		cluster_free(&r->cl);
 		lws_sul_cancel(&r->sul_stop);
 		lws_sul_cancel(&r->sul_watchdog);
 		if (r->up.state != UP_DISABLED)

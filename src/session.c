@@ -93,6 +93,17 @@ session_notice(struct session *s, const char *data_json)
 }
 
 void
+session_channel_notice(struct relay *r, struct reg_channel *ch, const char *data_json)
+{
+	struct frame *f = envelope_notice(r->epoch, (int64_t)relay_now_ms(), data_json);
+
+	if (!f)
+		return;
+	session_fanout(r, ch, f);
+	frame_unref(f);
+}
+
+void
 session_broadcast_notice(struct relay *r, const char *data_json)
 {
 	struct frame *f = envelope_notice(r->epoch, (int64_t)relay_now_ms(), data_json);
@@ -238,11 +249,20 @@ subscribe(struct session *s, const char *name, size_t len, const struct resume *
 		cJSON *o = notice_new("subscribed", chan);
 
 		cJSON_AddNumberToObject(o, "seq", (double)ch->seq);
-		cJSON_AddStringToObject(o, "upstream", upstream_status_word(&r->up));
+		cJSON_AddStringToObject(o, "upstream", relay_upstream_word(r));
 		notice_obj(s, o);
 	}
-	if (rs && rs->has_since)
+	if (rs && rs->has_since && !cluster_defer_resume(&r->cl, ch, s, rs->since, rs->epoch))
 		replay(s, ch, rs);
+}
+
+void
+session_resume(struct session *s, struct reg_channel *ch, uint64_t since, const char *epoch)
+{
+	struct resume rs = { .has_since = 1, .since = since };
+
+	snprintf(rs.epoch, sizeof(rs.epoch), "%s", epoch);
+	replay(s, ch, &rs);
 }
 
 static void
@@ -499,6 +519,7 @@ session_closed(struct session *s)
 
 	if (!s->is_ws || !r)
 		return;
+	cluster_session_gone(&r->cl, s);
 	registry_unsubscribe_all(&r->reg, &s->sub, last_left, r);
 	outq_clear(&s->q);
 	free(s->rx);

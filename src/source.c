@@ -84,7 +84,6 @@ publish_rows(struct source *src, const char *body, size_t len)
 	for (size_t i = n; i-- > 0;) {
 		struct span id;
 		uint64_t h;
-		struct frame *f;
 
 		if (src->cfg.id_field[0] && !restbody_field(rows[i], src->cfg.id_field, &id))
 			h = seenset_hash(id.p, id.len);
@@ -95,16 +94,7 @@ publish_rows(struct source *src, const char *body, size_t len)
 		fresh++;
 		if (!ch || !ch->n_members)
 			continue;	/* everyone left meanwhile: remember, do not send */
-		ch->frames_in++;
-		ch->bytes_in += rows[i].len;
-		f = envelope_data(ch->name, ch->name_len, registry_next_seq(ch), r->epoch,
-				  (int64_t)relay_now_ms(), rows[i].p, rows[i].len);
-		if (!f)
-			break;
-		f->t_us = relay_mono_us();
-		history_add(&ch->hist, f, (uint32_t)r->cfg.history_size, (size_t)r->cfg.history_max_bytes);
-		session_fanout(r, ch, f);
-		frame_unref(f);
+		relay_publish(r, ch, rows[i].p, rows[i].len, (int64_t)relay_now_ms(), relay_mono_us());
 		src->rows++;
 	}
 	free(rows);

@@ -552,7 +552,6 @@ on_message(struct upstream *up, const char *buf, size_t len)
 	struct relay *r = up->relay;
 	struct upframe f;
 	struct reg_channel *ch;
-	struct frame *out;
 
 	up->frames_in++;
 	up->bytes_in += len;
@@ -574,18 +573,7 @@ on_message(struct upstream *up, const char *buf, size_t len)
 		up->unrouted++;
 		return;
 	}
-	ch->frames_in++;
-	ch->bytes_in += len;
-	out = envelope_data(ch->name, ch->name_len, registry_next_seq(ch), r->epoch,
-			    (int64_t)up->last_frame_ms, f.payload, f.payload_len);
-	if (!out) {
-		log_msg(LOG_ERR, "upstream: out of memory building a frame for '%s'", ch->name);
-		return;
-	}
-	out->t_us = up->rx_us;
-	history_add(&ch->hist, out, (uint32_t)r->cfg.history_size, (size_t)r->cfg.history_max_bytes);
-	session_fanout(r, ch, out);
-	frame_unref(out);
+	relay_publish(r, ch, f.payload, f.payload_len, (int64_t)up->last_frame_ms, up->rx_us);
 }
 
 static void

@@ -111,6 +111,14 @@ check_defaults(const struct config *c)
 		CHECK_STR(c->allowed_channels[3], "price:*");
 		CHECK_STR(c->allowed_channels[12], "trading_halts");
 	}
+	CHECK_STR(c->cluster_role, "standalone");
+	CHECK_EQ_INT(c->cluster_mode, CLUSTER_STANDALONE);
+	CHECK_STR(c->cluster_redis, "127.0.0.1:6379");
+	CHECK_STR(c->cluster_prefix, "uwrelay:");
+	CHECK_STR(c->cluster_password_file, "");
+	CHECK_EQ_DBL(c->cluster_lock_ttl, 5);
+	CHECK_EQ_DBL(c->cluster_interest_ttl, 15);
+	CHECK_EQ_DBL(c->cluster_redis_timeout, 2);
 }
 
 /* ---- defaults ---- */
@@ -858,6 +866,68 @@ config_shipped_demo_loads(void)
 	config_free(&c);
 }
 
+/* ---- cluster ---- */
+
+static void
+config_cluster_roles(void)
+{
+	struct config c;
+
+	CHECK_LOADS("cluster:\n  role: edge\n  redis: \"unix:/run/redis/redis.sock\"\n", &c);
+	CHECK_EQ_INT(c.cluster_mode, CLUSTER_EDGE);
+	config_free(&c);
+	CHECK_LOADS("cluster:\n  role: ingest\n  redis: \"[::1]:7000\"\n  lock_ttl: 0.5\n", &c);
+	CHECK_EQ_INT(c.cluster_mode, CLUSTER_INGEST);
+	CHECK_EQ_DBL(c.cluster_lock_ttl, 0.5);
+	config_free(&c);
+}
+
+static void
+config_error_cluster(void)
+{
+	CHECK_LOAD_FAILS("log:\n  level: info\ncluster:\n  role: master\n", 4,
+			 "'role' must be standalone, ingest or edge, not 'master'");
+	CHECK_LOAD_FAILS("cluster:\n  role: edge\n  redis: redis.example.com:6379\n", 3,
+			 "'redis' must be HOST:PORT with a numeric address");
+	CHECK_LOAD_FAILS("cluster:\n  lock_ttl: 0.1\n", 2, "lock_ttl");
+	CHECK_LOAD_FAILS("cluster:\n  key_prefix: \"a b\"\n", 2, "'key_prefix' must be");
+	CHECK_LOAD_FAILS("cluster:\n  redis_timeout: 5\n  interest_ttl: 6\n", 3,
+			 "'interest_ttl' (6) must be at least twice 'redis_timeout' (5)");
+	CHECK_LOAD_FAILS("cluster:\n  leader: yes\n", 2, "leader");
+}
+
+static void
+config_redis_addresses(void)
+{
+	struct config_redis a;
+
+	CHECK_EQ_INT(config_parse_redis("127.0.0.1:6380", &a), 0);
+	CHECK_STR(a.host, "127.0.0.1");
+	CHECK_EQ_INT(a.port, 6380);
+	CHECK_STR(a.unix_path, "");
+	CHECK_EQ_INT(config_parse_redis("10.1.2.3", &a), 0);
+	CHECK_EQ_INT(a.port, 6379);
+	CHECK_EQ_INT(config_parse_redis("localhost:7000", &a), 0);
+	CHECK_STR(a.host, "127.0.0.1");
+	CHECK_EQ_INT(config_parse_redis("[::1]:6390", &a), 0);
+	CHECK_STR(a.host, "::1");
+	CHECK_EQ_INT(a.port, 6390);
+	CHECK_EQ_INT(config_parse_redis("[::1]", &a), 0);
+	CHECK_EQ_INT(a.port, 6379);
+	CHECK_EQ_INT(config_parse_redis("unix:/var/run/redis.sock", &a), 0);
+	CHECK_STR(a.unix_path, "/var/run/redis.sock");
+	/* refused: names (hiredis would resolve them on the loop), bad ports, bare v6 */
+	CHECK_EQ_INT(config_parse_redis("redis:6379", &a), -1);
+	CHECK_EQ_INT(config_parse_redis("127.0.0.1:0", &a), -1);
+	CHECK_EQ_INT(config_parse_redis("127.0.0.1:65536", &a), -1);
+	CHECK_EQ_INT(config_parse_redis("127.0.0.1:", &a), -1);
+	CHECK_EQ_INT(config_parse_redis("127.0.0.1:63x", &a), -1);
+	CHECK_EQ_INT(config_parse_redis("::1", &a), -1);
+	CHECK_EQ_INT(config_parse_redis("[::1]x", &a), -1);
+	CHECK_EQ_INT(config_parse_redis("unix:relative.sock", &a), -1);
+	CHECK_EQ_INT(config_parse_redis("", &a), -1);
+}
+
 /* ---- config_free ---- */
 
 static void
@@ -1097,6 +1167,9 @@ CHECK_MAIN(
 	CHECK_TEST(config_load_file_error_names_file),
 	CHECK_TEST(config_load_missing_file),
 	CHECK_TEST(config_load_directory_fails),
+	CHECK_TEST(config_cluster_roles),
+	CHECK_TEST(config_error_cluster),
+	CHECK_TEST(config_redis_addresses),
 	CHECK_TEST(config_shipped_file_matches_defaults),
 	CHECK_TEST(config_shipped_demo_loads),
 	CHECK_TEST(config_free_zeroed_is_safe),
