@@ -198,6 +198,21 @@ gain_leadership(struct cluster *cl, uint64_t sent_ms)
 	notify_status(r);
 }
 
+static void on_renew(redisAsyncContext *ac, void *r, void *priv);
+
+static void
+send_renew(struct cluster *cl)
+{
+	char ttls[24];
+
+	snprintf(ttls, sizeof(ttls), "%llu", (unsigned long long)(cl->relay->cfg.cluster_lock_ttl * 1000));
+	if (!rconn_cmdf(&cl->cmd, on_renew, cl, "EVALSHA %s 1 %s %s %s", cl->sha_renew, cl->k_lock,
+			cl->node, ttls)) {
+		cl->renew_inflight = 1;
+		cl->renew_sent_ms = relay_mono_ms();
+	}
+}
+
 static void
 on_lock(redisAsyncContext *ac, void *r, void *priv)
 {
@@ -210,8 +225,11 @@ on_lock(redisAsyncContext *ac, void *r, void *priv)
 		return;
 	if (rep->type == REDIS_REPLY_NIL)
 		gain_leadership(cl, cl->lock_try_ms);	/* SET NX GET: nil = it was free, now ours */
-	else if (rep->type == REDIS_REPLY_STRING)
+	else if (rep->type == REDIS_REPLY_STRING) {
 		snprintf(cl->holder, sizeof(cl->holder), "%.*s", (int)rep->len, rep->str);
+		if (!strcmp(cl->holder, cl->node) && !cl->renew_inflight)
+			send_renew(cl);		/* ours from before a cut: renew, then hold */
+	}
 	else if (rep->type == REDIS_REPLY_ERROR)
 		log_limited(&cl->rl, relay_mono_ms(), LOG_WARN, "cluster: lock: %s", rep->str);
 }
@@ -225,8 +243,15 @@ on_renew(redisAsyncContext *ac, void *r, void *priv)
 
 	(void)ac;
 	cl->renew_inflight = 0;
-	if (!rep || cl->stopping || !cl->leader)
+	if (!rep || cl->stopping)
 		return;
+	if (!cl->leader) {
+		/* reclaiming a lock still ours (our Redis link was cut briefly):
+		 * held again only from this renewal on, whatever was left of it */
+		if (reply_is(rep, REDIS_REPLY_INTEGER) && rep->integer == 1)
+			gain_leadership(cl, cl->renew_sent_ms);
+		return;
+	}
 	if (reply_is(rep, REDIS_REPLY_INTEGER) && rep->integer == 1)
 		cl->lease_until_ms = cl->renew_sent_ms + ttl - ttl / 5;
 	else if (reply_is(rep, REDIS_REPLY_INTEGER))
@@ -299,16 +324,8 @@ ingest_tick(struct cluster *cl)
 	if (!cl->cmd.up || !r->token || cl->stopping)
 		return;
 	if (cl->leader) {
-		char ttls[24];
-
-		if (!cl->renew_inflight && now - cl->renew_sent_ms >= ttl / 3) {
-			snprintf(ttls, sizeof(ttls), "%llu", (unsigned long long)ttl);
-			if (!rconn_cmdf(&cl->cmd, on_renew, cl, "EVALSHA %s 1 %s %s %s", cl->sha_renew,
-					cl->k_lock, cl->node, ttls)) {
-				cl->renew_inflight = 1;
-				cl->renew_sent_ms = now;
-			}
-		}
+		if (!cl->renew_inflight && now - cl->renew_sent_ms >= ttl / 3)
+			send_renew(cl);
 		if (!cl->wanted_inflight &&
 		    !rconn_cmdf(&cl->cmd, on_wanted, cl, "EVALSHA %s 1 %s", cl->sha_wanted, cl->k_wanted))
 			cl->wanted_inflight = 1;

@@ -245,6 +245,7 @@ class ClusterTest(harness.IntegrationTest):
         self.leader.proc.p.send_signal(signal.SIGKILL)
         self.leader.proc.p.wait(5)
         self._procs.remove(self.leader)
+        self.leader.proc.stop()     # closes its log files
         t0 = time.monotonic()
         wait_until(lambda: standby.status()["cluster"]["leader"] and
                    standby.status()["status"] == "connected", 10, 0.05, "the standby took over")
@@ -264,6 +265,37 @@ class ClusterTest(harness.IntegrationTest):
         self.assertEqual(seqs, list(range(seqs[0], seqs[0] + 20)),
                          "seq goes on across the takeover: no duplicate, no hole")
         sys.stderr.write("failover: standby held the UW link %.2f s after the kill\n" % took)
+
+    def test_frozen_holder_is_fenced_and_steps_down(self):
+        """A holder paused past its lease (SIGSTOP: a VM pause, a stalled host) wakes up to find
+        the lock taken: it closes its UW link and nothing it still had is written."""
+        self.setup_cluster(n_ingest=2)
+        old = self.leader
+        standby = [i for i in self.ingests if i is not old][0]
+        a = self.flow_client(self.edges[0])
+        self.wait_joined()
+        self.sim.publish(FLOW, 10)
+        before = recv_data(a, 10, channel=FLOW)
+        old.proc.p.send_signal(signal.SIGSTOP)
+        try:
+            wait_until(lambda: standby.status()["cluster"]["leader"] and
+                       standby.status()["status"] == "connected", 10, 0.05, "the standby took over")
+            # the frozen one's socket is still open: UW sees both until it wakes up
+            self.wait_joined(count=2)
+            self.assertEqual(self.sim.publish(FLOW, 10)["connections"], 2)
+        finally:
+            old.proc.p.send_signal(signal.SIGCONT)
+        t0 = time.monotonic()
+        wait_until(lambda: self.sim.stats()["connections"] == 1, 5, 0.02,
+                   "the woken holder closed its UW link")
+        woke = time.monotonic() - t0
+        self.assertFalse(old.status()["cluster"]["leader"])
+        after = recv_data(a, 10, timeout=10, channel=FLOW)
+        self.assertIsNone(a.expect_nothing(0.5), "the old holder's copies were not appended")
+        seqs = [e["seq"] for e, _ in before + after]
+        self.assertEqual(seqs, list(range(seqs[0], seqs[0] + 20)))
+        self.assertEqual(self.redis.cmd("XLEN", "uwrelay:stream:" + FLOW), 20)
+        sys.stderr.write("frozen holder closed its UW link %.2f s after waking\n" % woke)
 
     def test_clean_shutdown_hands_over_at_once(self):
         self.setup_cluster(n_ingest=2)
@@ -316,6 +348,34 @@ class ClusterTest(harness.IntegrationTest):
         self.redis.start()
         wait_notice(a, "connected", timeout=15)
         self.assertIn("uwrelay_cluster_redis_up 1", self.edges[0].get("/metrics")[2].decode())
+
+    def test_stalled_redis_is_detected(self):
+        """Redis that stops answering (a cut cable gives no RST): links are dropped after
+        redis_timeout, the holder steps down, everything resumes when Redis answers again."""
+        self.setup_cluster()
+        a = self.flow_client(self.edges[0])
+        self.wait_joined()
+        self.sim.publish(FLOW, 5)
+        first = recv_data(a, 5, channel=FLOW)
+        self.redis.proc.p.send_signal(signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            n = wait_notice(a, "disconnected", timeout=10)
+            took = time.monotonic() - t0
+            self.assertIn("redis", n["data"]["reason"])
+            wait_until(lambda: not self.leader.status()["cluster"]["leader"], 5, 0.05,
+                       "the holder stepped down")
+            wait_until(lambda: self.sim.stats()["connections"] == 0, 5, 0.05, "UW link closed")
+            self.assertIn("no answer within", self.edges[0].status()["cluster"]["redis"]["last_error"])
+        finally:
+            self.redis.proc.p.send_signal(signal.SIGCONT)
+        wait_notice(a, "connected", timeout=15)
+        self.wait_joined()
+        self.sim.publish(FLOW, 5)
+        second = recv_data(a, 5, timeout=10, channel=FLOW)
+        seqs = [e["seq"] for e, _ in first + second]
+        self.assertEqual(seqs, list(range(seqs[0], seqs[0] + 10)))
+        sys.stderr.write("stalled redis noticed by the edge after %.2f s (redis_timeout 1 s)\n" % took)
 
     def test_secrets_stay_out_of_redis_and_logs(self):
         pw = "redis-secret-password-123"
