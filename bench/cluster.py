@@ -150,6 +150,7 @@ def run_tool(work, target, args):
 def failover_trials(work, n):
     """Returns a list of (takeover_s, data_again_s)."""
     out = []
+    relays = []
     redis = start_redis(work)
     sim = subprocess.Popen([SIM, "--port", "0", "--rate", "200"], stdout=subprocess.PIPE,
                            stderr=open(os.path.join(work, "sim.log"), "w"), text=True)
@@ -169,13 +170,17 @@ def failover_trials(work, n):
                          "redis_timeout: 1}\n" % (port, sim_port, role, P_REDIS))
 
         def start_ingest(i):
-            return subprocess.Popen([RELAY, "-c", yaml("ing%d" % i, P_ING + 10 + i, "ingest")],
+            return started(subprocess.Popen([RELAY, "-c", yaml("ing%d" % i, P_ING + 10 + i, "ingest")],
                                     env=env, stdout=subprocess.DEVNULL,
-                                    stderr=open(os.path.join(work, "ing%d.log" % i), "a"))
+                                    stderr=open(os.path.join(work, "ing%d.log" % i), "a")))
+
+        def started(p):
+            relays.append(p)
+            return p
 
         ing = {0: start_ingest(0), 1: start_ingest(1)}
-        edge = subprocess.Popen([RELAY, "-c", yaml("edge", P_EDGE, "edge")], stdout=subprocess.DEVNULL,
-                                stderr=open(os.path.join(work, "edge.log"), "w"))
+        started(subprocess.Popen([RELAY, "-c", yaml("edge", P_EDGE, "edge")], stdout=subprocess.DEVNULL,
+                                 stderr=open(os.path.join(work, "edge.log"), "w")))
 
         def status(port):
             try:
@@ -188,15 +193,19 @@ def failover_trials(work, n):
             for i in ing:
                 s = status(P_ING + 10 + i)
                 if s and s["cluster"].get("leader") and s["status"] == "connected":
-                    return i
+                    return (i,)
             return None
         harness.wait_until(lambda: status(P_EDGE) is not None, 10, 0.05, "edge up")
         c = wsclient.connect("127.0.0.1", P_EDGE, "/api/stream/ws/flow", timeout=5)
+        harness.expect_subscribed(c, "flow-alerts")
         harness.wait_until(lambda: holder() is not None, 15, 0.02, "a holder")
         for t in range(n):
-            h = harness.wait_until(lambda: holder(), 15, 0.02, "a holder")
+            h = harness.wait_until(lambda: holder(), 15, 0.02, "a holder")[0]
             # frames flowing to the subscriber before the kill
-            harness.recv_data(c, 20, timeout=10, skip_upstream=True)
+            n_ok = 0
+            while n_ok < 20:
+                env_, raw = harness.recv_envelope(c, 10)
+                n_ok += not harness.is_relay_msg(env_)
             ing[h].send_signal(signal.SIGKILL)
             ing[h].wait(5)
             t0 = last_rx = time.monotonic()
@@ -226,9 +235,9 @@ def failover_trials(work, n):
             ing[h] = start_ingest(h)   # the killed one comes back as the standby
             time.sleep(0.5)
         c.abort()
-        for p in list(ing.values()) + [edge]:
-            stop(p)
     finally:
+        for p in relays:
+            stop(p)
         stop(sim)
         stop(redis)
     return out
