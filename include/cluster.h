@@ -52,6 +52,7 @@ struct cluster {
 	long long reader_id;
 	uint64_t frames_read, gaps, bad_records, interest_ms;
 	int epoch_known;
+	char candidate[17];		/* epoch offered if Redis has none */
 	char up_state[24];		/* the UW link as the holder reports it */
 	char up_reason[200];
 	char up_node[96];

@@ -34,11 +34,12 @@ struct rconn {
 	struct lws *wsi;		/* the adopted dup of ac's socket */
 	int up;				/* connected (and authenticated) */
 	int stopped;
+	int dropping;			/* rconn_drop() is ending the link */
 	unsigned attempt;
 	uint64_t waiting_since_ms;	/* mono: oldest unanswered command was sent, 0 if none */
 	uint64_t blocking;		/* blocking commands outstanding */
 	lws_sorted_usec_list_t sul_retry, sul_watch;
-	char last_error[160];
+	char last_error[160];		/* why the last link ended or failed */
 	uint64_t connects, drops;
 	struct log_ratelimit rl;	/* connect failures */
 };

@@ -114,6 +114,8 @@ on_ignore(redisAsyncContext *ac, void *r, void *priv)
 
 /* ---- the epoch: one per cluster, kept in Redis ---- */
 
+static void epoch_changed(struct cluster *cl, const char *epoch);
+
 static void
 on_epoch(redisAsyncContext *ac, void *r, void *priv)
 {
@@ -125,17 +127,37 @@ on_epoch(redisAsyncContext *ac, void *r, void *priv)
 	if (!reply_is(rep, REDIS_REPLY_STRING) || rep->len != 16 ||
 	    strspn(rep->str, "0123456789abcdef") != 16)
 		return;
-	if (strcmp(rl->epoch, rep->str))
+	if (!strcmp(rl->epoch, rep->str)) {
+		cl->epoch_known = 1;
+		return;
+	}
+	if (cl->epoch_known && cl->mode == CLUSTER_EDGE)
+		epoch_changed(cl, rep->str);	/* Redis lost its data: seqs start again */
+	else
 		log_msg(LOG_INFO, "cluster: epoch %s (from redis)", rep->str);
 	memcpy(rl->epoch, rep->str, 17);
 	cl->epoch_known = 1;
 }
 
+/* A new random epoch, offered to Redis in case it has none. */
+static void
+fresh_epoch(struct cluster *cl)
+{
+	uint8_t b[8];
+
+	lws_get_random(cl->relay->ctx, b, sizeof(b));
+	for (int i = 0; i < 8; i++)
+		snprintf(cl->candidate + 2 * i, 3, "%02x", b[i]);
+}
+
 static void
 ask_epoch(struct cluster *cl)
 {
-	/* the first relay to ask makes it: later ones adopt it */
-	rconn_cmdf(&cl->cmd, on_ignore, cl, "SET %s %s NX", cl->k_epoch, cl->relay->epoch);
+	/* The first relay to ask makes it, later ones adopt it. The offer is
+	 * new each time: were it the epoch we knew, a Redis that lost its data
+	 * would get the old epoch back with seqs starting again under it. */
+	fresh_epoch(cl);
+	rconn_cmdf(&cl->cmd, on_ignore, cl, "SET %s %s NX", cl->k_epoch, cl->candidate);
 	rconn_cmdf(&cl->cmd, on_epoch, cl, "GET %s", cl->k_epoch);
 }
 
@@ -407,7 +429,7 @@ cluster_append(struct cluster *cl, struct reg_channel *ch, const char *payload, 
 	ARG(maxlen, strlen(maxlen));
 	ARG(payload, len);
 	ARG(t, strlen(t));
-	ARG(r->epoch, 16);
+	ARG(cl->candidate, 16);		/* used only if Redis has no epoch */
 #undef ARG
 	if (rconn_cmd(&cl->cmd, on_appended, cl, 0, n, argv, lens)) {
 		cl->append_dropped++;
@@ -491,6 +513,9 @@ epoch_changed(struct cluster *cl, const char *epoch)
 		if (e)
 			e->last = 0;
 	}
+	/* a blocked read still asks for ids after the old seqs */
+	cl->set_changed = 1;
+	edge_kick_reader(cl);
 }
 
 static void

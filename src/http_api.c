@@ -52,9 +52,10 @@ cluster_json(struct relay *r, cJSON *root)
 	rd = cJSON_AddObjectToObject(o, "redis");
 	cJSON_AddStringToObject(rd, "address", r->cfg.cluster_redis);
 	cJSON_AddBoolToObject(rd, "connected", cl->cmd.up && (cl->mode != CLUSTER_EDGE || cl->rd.up));
-	if (!cl->cmd.up && cl->cmd.last_error[0])
+	/* why a link last ended (kept after it is back: "last") */
+	if (cl->cmd.last_error[0])
 		cJSON_AddStringToObject(rd, "last_error", cl->cmd.last_error);
-	else if (cl->mode == CLUSTER_EDGE && !cl->rd.up && cl->rd.last_error[0])
+	else if (cl->rd.last_error[0])
 		cJSON_AddStringToObject(rd, "last_error", cl->rd.last_error);
 	else
 		cJSON_AddNullToObject(rd, "last_error");

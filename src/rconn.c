@@ -15,6 +15,7 @@ uint64_t relay_mono_ms(void);
 #define WATCH_US (250 * 1000)
 
 static void rconn_connect(struct rconn *c);
+static void set_error(struct rconn *c, const char *why);
 
 static void
 retry_cb(lws_sorted_usec_list_t *sul)
@@ -65,6 +66,10 @@ ev_cleanup(void *priv)
 	struct rconn *c = priv;
 	int was_up = c->up;
 
+	/* hiredis calls its disconnect callback only after this: say why here */
+	if (!c->dropping && was_up)
+		set_error(c, c->ac && c->ac->err && c->ac->errstr[0] ? c->ac->errstr : "connection closed");
+	c->dropping = 0;
 	c->ac = NULL;
 	c->up = 0;
 	c->blocking = 0;
@@ -124,7 +129,6 @@ on_connect(const redisAsyncContext *ac, int status)
 	c->up = 1;
 	c->attempt = 0;
 	c->connects++;
-	c->last_error[0] = '\0';
 	log_msg(LOG_INFO, "redis %s: connected", c->name);
 	if (c->password) {
 		const char *argv[2] = { "AUTH", c->password };
@@ -134,17 +138,6 @@ on_connect(const redisAsyncContext *ac, int status)
 	}
 	if (c->on_state)
 		c->on_state(c, 1);
-}
-
-static void
-on_disconnect(const redisAsyncContext *ac, int status)
-{
-	struct rconn *c = ac->ev.data;
-
-	if (status != REDIS_OK && !c->last_error[0])
-		set_error(c, ac->errstr[0] ? ac->errstr : "connection closed");
-	else if (!c->last_error[0])
-		set_error(c, "connection closed");
 }
 
 /* ---- the watchdog ---- */
@@ -180,7 +173,6 @@ rconn_connect(struct rconn *c)
 	lws_sock_file_fd_type u;
 	int fd;
 
-	c->last_error[0] = '\0';
 	if (c->addr.unix_path[0])
 		ac = redisAsyncConnectUnix(c->addr.unix_path);
 	else
@@ -222,7 +214,6 @@ rconn_connect(struct rconn *c)
 	ac->ev.delWrite = ev_nothing;
 	ac->ev.cleanup = ev_cleanup;
 	redisAsyncSetConnectCallback(ac, on_connect);
-	redisAsyncSetDisconnectCallback(ac, on_disconnect);
 	c->waiting_since_ms = relay_mono_ms();	/* the connect itself is timed too */
 	lws_callback_on_writable(c->wsi);	/* completes the connect */
 	lws_sul_schedule(c->ctx, 0, &c->sul_watch, watch_cb, WATCH_US);
@@ -283,6 +274,7 @@ rconn_drop(struct rconn *c, const char *why)
 		return;
 	if (why)
 		set_error(c, why);
+	c->dropping = 1;
 	redisAsyncFree(c->ac);	/* deferred by hiredis if inside one of its callbacks */
 }
 
@@ -319,9 +311,7 @@ rconn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, vo
 	case LWS_CALLBACK_RAW_CLOSE_FILE:
 		/* lws gave up on the socket (hang-up): let hiredis end the link */
 		c->wsi = NULL;
-		if (!c->last_error[0])
-			set_error(c, "connection closed");
-		rconn_drop(c, NULL);
+		rconn_drop(c, "connection closed");
 		break;
 	default:
 		break;

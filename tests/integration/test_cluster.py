@@ -6,8 +6,10 @@ needs it, in the test's temp dir), the UW simulator, one or two ingest relays an
 """
 
 import os
+import json
 import shutil
 import signal
+import subprocess
 import sys
 import time
 import unittest
@@ -43,7 +45,7 @@ class Redis:
     def ping(self):
         try:
             return self.cmd("PING") == "PONG"
-        except OSError:
+        except (OSError, AssertionError):     # not up yet, or LOADING its data
             return False
 
     def cmd(self, *args):
@@ -145,6 +147,12 @@ class ClusterTest(harness.IntegrationTest):
     def wait_joined(self, channel=FLOW, count=1, timeout=10):
         wait_until(lambda: self.sim.stats()["joined"].get(channel) == count, timeout, 0.05,
                    "%s joined %d time(s) at the simulator" % (channel, count))
+
+    def wait_rejoined(self, joins_before, channel=FLOW, timeout=15):
+        """After an outage: a join newer than joins_before, on the only connection left."""
+        wait_until(lambda: (lambda st: st["joins"] > joins_before and st["connections"] == 1 and
+                            st["joined"].get(channel) == 1)(self.sim.stats()),
+                   timeout, 0.05, "%s joined again at the simulator" % channel)
 
     def publish_and_wait_stream(self, n, channel=FLOW):
         """Publish n frames at the simulator and wait until the stream holds them."""
@@ -323,8 +331,10 @@ class ClusterTest(harness.IntegrationTest):
         self.assertEqual(status, 503)
         self.redis.start()
         wait_notice(a, "connected", timeout=15)
+        # the holder may have kept its UW link (Redis was back within its lease) or redialled
         self.wait_leader(*self.ingests)
-        self.wait_joined()
+        wait_until(lambda: (lambda st: st["connections"] == 1 and st["joined"].get(FLOW) == 1)(
+            self.sim.stats()), 15, 0.05, "one UW connection with flow-alerts joined")
         self.sim.publish(FLOW, 10)
         second = recv_data(a, 10, timeout=15, channel=FLOW)
         seqs = [e["seq"] for e, _ in first + second]
@@ -335,6 +345,34 @@ class ClusterTest(harness.IntegrationTest):
         expect_subscribed(b, FLOW)
         replay = recv_data(b, 19, channel=FLOW)
         self.assertEqual([e["seq"] for e, _ in replay], seqs[1:])
+
+    def test_redis_that_lost_its_data_starts_a_new_epoch(self):
+        """Redis back empty (no persistence): seqs start again under a new epoch, live clients
+        go on, and a client resuming with the old epoch is told its frames are gone."""
+        self.setup_cluster()
+        a = self.flow_client(self.edges[0])
+        self.wait_joined()
+        self.sim.publish(FLOW, 10)
+        old = recv_data(a, 10, channel=FLOW)
+        old_epoch, old_last = old[-1][0]["epoch"], old[-1][0]["seq"]
+        joins = self.sim.stats()["joins"]
+        self.redis.stop()
+        wait_notice(a, "disconnected", timeout=10)
+        self.redis.start()
+        wait_notice(a, "connected", timeout=15)
+        self.wait_rejoined(joins)
+        self.sim.publish(FLOW, 5)
+        new = recv_data(a, 5, timeout=10, channel=FLOW)
+        new_epoch = new[0][0]["epoch"]
+        self.assertNotEqual(new_epoch, old_epoch)
+        self.assertEqual([e["seq"] for e, _ in new], [1, 2, 3, 4, 5])
+        self.assertEqual({e["epoch"] for e, _ in new}, {new_epoch})
+        for e in self.edges + [self.leader]:
+            wait_until(lambda: e.status()["epoch"] == new_epoch, 5, 0.05, "new epoch everywhere")
+        b = self.client(self.edges[1], "/api/stream/ws/flow?since=%d&epoch=%s" % (old_last, old_epoch))
+        expect_subscribed(b, FLOW)
+        gap = harness.recv_relay(b, timeout=10)["data"]
+        self.assertEqual((gap["type"], gap["reason"]), ("gap", "epoch"), gap)
 
     def test_edge_without_redis_keeps_browsers_and_reports(self):
         self.setup_cluster()
@@ -357,6 +395,7 @@ class ClusterTest(harness.IntegrationTest):
         self.wait_joined()
         self.sim.publish(FLOW, 5)
         first = recv_data(a, 5, channel=FLOW)
+        joins = self.sim.stats()["joins"]
         self.redis.proc.p.send_signal(signal.SIGSTOP)
         try:
             t0 = time.monotonic()
@@ -370,7 +409,7 @@ class ClusterTest(harness.IntegrationTest):
         finally:
             self.redis.proc.p.send_signal(signal.SIGCONT)
         wait_notice(a, "connected", timeout=15)
-        self.wait_joined()
+        self.wait_rejoined(joins)
         self.sim.publish(FLOW, 5)
         second = recv_data(a, 5, timeout=10, channel=FLOW)
         seqs = [e["seq"] for e, _ in first + second]
@@ -411,6 +450,79 @@ class ClusterTest(harness.IntegrationTest):
             self.assertNotIn(pw, log)
             self.assertNotIn("uw-token-not-in-redis", log)
         self.assertNotIn(pw, edge.get("/api/stream/status")[2].decode())
+
+    def test_valgrind_clean_ingest_and_edge(self):
+        """Both roles under valgrind through traffic, a Redis restart and SIGTERM: no error, no
+        definite or indirect leak (hiredis contexts, adopted sockets, stream records)."""
+        if not shutil.which("valgrind"):
+            self.fail("valgrind not installed")
+        if "asan" in harness.relay_bin():
+            sys.stderr.write("ASan build: valgrind run replaced by LeakSanitizer\n")
+            return
+        self.redis = self.start_redis()
+        self.sim = self.start_sim()
+        procs = {}
+        for role in ("ingest", "edge"):
+            port = free_port()
+            cfg = self.cluster_cfg(self.redis, role, self.sim.url(), cluster={"lock_ttl": 5},
+                                   listen={"address": HOST, "port": port})
+            path = os.path.join(self.tmp, "vg-%s.yaml" % role)
+            with open(path, "w") as f:
+                f.write(harness.to_yaml(cfg) + "\n")
+            env = dict(os.environ)
+            env.pop("UW_API_TOKEN", None)
+            if role == "ingest":
+                env["UW_API_TOKEN"] = "test-token"
+            vlog = os.path.join(self.tmp, "valgrind-%s.log" % role)
+            p = subprocess.Popen(["valgrind", "--error-exitcode=99", "--leak-check=full",
+                                  "--errors-for-leak-kinds=definite,indirect",
+                                  "--show-leak-kinds=definite,indirect", "--log-file=" + vlog,
+                                  harness.relay_bin(), "-c", path],
+                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs[role] = (p, port, vlog)
+        try:
+            def status(role):
+                try:
+                    st, _, body = wsclient.http_get(HOST, procs[role][1], "/api/stream/status", timeout=5)
+                    return json.loads(body) if st == 200 else None
+                except (OSError, ValueError):
+                    return None
+            wait_until(lambda: (status("ingest") or {}).get("status") == "connected", 60, 0.2,
+                       "ingest under valgrind holding the UW link")
+            wait_until(lambda: (status("edge") or {}).get("status") == "connected", 60, 0.2,
+                       "edge under valgrind connected")
+            c = wsclient.connect(HOST, procs["edge"][1], "/api/stream/ws/flow", timeout=10)
+            self._clients.append(c)
+            expect_subscribed(c, FLOW, timeout=10)
+            self.wait_joined(timeout=30)
+            self.sim.publish(FLOW, 30)
+            recv_data(c, 30, timeout=30, channel=FLOW)
+            joins = self.sim.stats()["joins"]
+            self.redis.stop()       # no persistence: Redis comes back empty, a new epoch
+            wait_notice(c, "disconnected", timeout=30)
+            self.redis.start()
+            wait_notice(c, "connected", timeout=60)
+            self.wait_rejoined(joins, timeout=30)
+            self.sim.publish(FLOW, 10)
+            recv_data(c, 10, timeout=30, channel=FLOW)
+            wsclient.http_get(HOST, procs["edge"][1], "/metrics", timeout=10)
+            wsclient.http_get(HOST, procs["ingest"][1], "/metrics", timeout=10)
+            for role in ("edge", "ingest"):
+                procs[role][0].send_signal(signal.SIGTERM)
+            rcs = {role: procs[role][0].wait(60) for role in procs}
+        finally:
+            for p, _, _ in procs.values():
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        for role, (p, _, vlog) in procs.items():
+            with open(vlog) as f:
+                log = f.read()
+            self.assertEqual(rcs[role], 0, "%s: valgrind exit %s:\n%s" % (role, rcs[role], log[-6000:]))
+            self.assertIn("ERROR SUMMARY: 0 errors", log, log[-6000:])
+            self.assertRegex(log, r"(All heap blocks were freed|definitely lost: 0 bytes)", log[-3000:])
+            self.assertNotRegex(log, r"definitely lost: [1-9]", log[-3000:])
+            self.assertNotRegex(log, r"indirectly lost: [1-9]", log[-3000:])
 
 
 if __name__ == "__main__":
