@@ -395,7 +395,6 @@ static const struct lws_protocols browser_protocols[] = {
 
 static const struct lws_protocols client_protocols[] = {
 	{ "uw-upstream", upstream_callback, 0, 65536, 0, NULL, 0 },
-	{ "uw-probe", upstream_probe_callback, 0, 0, 0, NULL, 0 },
 	{ "uw-rest", source_callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
