@@ -29,6 +29,9 @@
  * max_queue_bytes + 16 KB. */
 #define SCRATCH_BYTES 16384
 
+/* Largest read from UW's socket (lws' per-thread pt_serv_buf_size). */
+#define UPSTREAM_READ_BYTES 65536
+
 /* Close codes the relay sends to browsers (documented in docs/PROTOCOL.md). */
 #define CLOSE_SLOW_CONSUMER 4001	/* send queue went over clients.max_queue_bytes */
 #define CLOSE_ENDPOINT_REMOVED 4002	/* a reload removed or changed this endpoint */

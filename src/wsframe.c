@@ -6,6 +6,9 @@
  * out where it lies; only a message split across reads or frames is copied,
  * into one buffer bounded by max_message. */
 #include <openssl/evp.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +43,19 @@ wsf_utf8_valid(const char *s, size_t n)
 	while (p < e) {
 		uint8_t c = *p, lo = 0x80, hi = 0xbf;
 
+#if defined(__SSE2__)
+		if (e - p >= 16) {
+			unsigned mask = (unsigned)_mm_movemask_epi8(
+				_mm_loadu_si128((const __m128i *)(const void *)p));
+
+			if (!mask) {
+				p += 16;
+				continue;
+			}
+			p += __builtin_ctz(mask);
+			c = *p;
+		}
+#endif
 		if (e - p >= 8) {
 			uint64_t w;
 
