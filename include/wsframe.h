@@ -44,7 +44,7 @@ enum wsf_event {
 struct wsf_ev {
 	enum wsf_event type;
 	int binary;		/* WSF_MESSAGE: opcode was binary */
-	const char *data;	/* valid until the next wsf_rx_next() call */
+	const char *data;	/* never NULL; valid until the next wsf_rx_next() call */
 	size_t len;
 	uint16_t code;		/* WSF_CLOSE, WSF_ERROR */
 	const char *error;	/* WSF_ERROR: a static string */

@@ -303,7 +303,7 @@ wsf_rx_next(struct wsf_rx *rx, const char *in, size_t len, struct wsf_ev *ev)
 
 	ev->type = WSF_NEED_MORE;
 	ev->binary = 0;
-	ev->data = NULL;
+	ev->data = "";		/* never NULL, even for an empty payload */
 	ev->len = 0;
 	ev->code = 0;
 	ev->error = NULL;
