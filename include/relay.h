@@ -17,6 +17,8 @@
 #include "registry.h"
 #include "resolver.h"
 #include "seenset.h"
+#include "uptls.h"
+#include "wsframe.h"
 
 #define UWRELAY_VERSION "0.1.0"
 #define UWRELAY_USER_AGENT "uwrelay/" UWRELAY_VERSION
@@ -27,6 +29,9 @@
  * bursts still share a syscall, and a slow subscriber pins at most
  * max_queue_bytes + 16 KB. */
 #define SCRATCH_BYTES 16384
+
+/* Largest read from UW's socket (lws' per-thread pt_serv_buf_size). */
+#define UPSTREAM_READ_BYTES 65536
 
 /* Close codes the relay sends to browsers (documented in docs/PROTOCOL.md). */
 #define CLOSE_SLOW_CONSUMER 4001	/* send queue went over clients.max_queue_bytes */
@@ -60,20 +65,26 @@ struct upstream {
 	uint64_t rx_us;			/* when the current message arrived */
 	uint64_t ping_sent_ms;		/* 0: no ping outstanding */
 	int ping_due;
-	/* reassembly of fragmented messages */
-	char *rx;
-	size_t rx_len, rx_cap;
-	int rx_discard;			/* current message is over max_frame */
-	int rx_binary;
+	/* Our own WebSocket framing on a raw lws connection (wsframe.h):
+	 * the upgrade request, its answer, then frames both ways. */
+	int hs_state;			/* UPHS_* */
+	char ws_key[25];		/* Sec-WebSocket-Key of this attempt */
+	char *hs_buf;			/* the answer's head, then a refusal's body */
+	size_t hs_len;
+	long hs_head_len;		/* > 0 once the head is parsed */
+	struct wsf_response hs_resp;
+	int attempt_failed;		/* last_error already says why this attempt failed */
+	struct wsf_rx wsrx;
+	uint8_t pong_due, pong_len;
+	uint8_t pong_payload[125];
+	uint16_t close_due;		/* send a close with this code, then hang up */
+	int closing;			/* a close was received or sent: ignore further input */
+	SSL_CTX *tls_ctx;		/* for wss://, made once (ca_file needs a restart) */
+	struct uptls tls;		/* this connection's TLS, if wss:// */
+	char *plain;			/* decrypted bytes, UPSTREAM_PLAIN_CAP */
 	char last_error[256];
-	/* After a 401, a plain GET of the same URL fetches UW's reason text
-	 * (lws does not expose the body of a refused upgrade). */
 	struct resolve_req *resolving;	/* DNS lookup in progress, or NULL */
 	char address[256];		/* numeric address to connect to */
-	struct lws *probe_wsi;
-	int probe_status;
-	char probe_body[256];
-	size_t probe_len;
 	char auth_reason[200];		/* UW's text for the last 401, "" if unknown */
 	char disabled_reason[256];
 	/* counters */
@@ -213,8 +224,6 @@ void upstream_free(struct upstream *up);
 const char *upstream_status_word(const struct upstream *up);
 int upstream_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		      void *in, size_t len);
-int upstream_probe_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-			    void *in, size_t len);
 
 /* ---- source.c ---- */
 /* Builds the runtime sources from the config. Returns 0 or -1. */

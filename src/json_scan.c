@@ -4,7 +4,14 @@
  * with an ASCII fast path in strings. Depth is tracked with an explicit
  * counter rather than recursion limits of the C stack. */
 #include <stdint.h>
+#include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include "json_scan.h"
+
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
 
 const char *
 json_ws(const char *p, const char *end)
@@ -67,7 +74,41 @@ json_skip_string(const char *p, const char *end, int *has_escape)
 	if (p >= end || *p != '"')
 		return NULL;
 	while (s < e) {
-		unsigned char c = *s;
+		unsigned char c;
+
+		/* plain bytes in blocks: the first byte that is '"', '\\', a
+		 * control character or non-ASCII ends the block */
+#if defined(__SSE2__)
+		while (e - s >= 16) {
+			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+			/* signed compare: bytes >= 0x80 are negative, so below 0x20 too */
+			__m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+							      _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+						 _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+			unsigned mask = (unsigned)_mm_movemask_epi8(m);
+
+			if (mask) {
+				s += __builtin_ctz(mask);
+				break;
+			}
+			s += 16;
+		}
+#endif
+		while (e - s >= 8) {
+			uint64_t w, q, b;
+
+			memcpy(&w, s, 8);
+			q = w ^ ONES * '"';
+			b = w ^ ONES * '\\';
+			/* may also flag a byte after a real hit: the byte code
+			 * below sorts that out */
+			if ((((q - ONES) & ~q) | ((b - ONES) & ~b) | ((w - ONES * 0x20) & ~w) | w) & HIGHS)
+				break;
+			s += 8;
+		}
+		if (s >= e)
+			break;
+		c = *s;
 
 		if (c == '"')
 			return (const char *)s + 1;

@@ -442,7 +442,6 @@ static const struct lws_protocols browser_protocols[] = {
 
 static const struct lws_protocols client_protocols[] = {
 	{ "uw-upstream", upstream_callback, 0, 65536, 0, NULL, 0 },
-	{ "uw-probe", upstream_probe_callback, 0, 0, 0, NULL, 0 },
 	{ "uw-rest", source_callback, 0, 0, 0, NULL, 0 },
 	{ "uwrelay-redis", rconn_callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
@@ -603,6 +602,12 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 		       LWS_SERVER_OPTION_VALIDATE_UTF8;
 	info.user = r;
 	info.port = CONTEXT_PORT_NO_LISTEN;
+	/* Every read lands in this one per-thread buffer: UW's socket is read
+	 * in blocks of this size (default 4 KiB), each parsed in place by
+	 * wsframe.c, so a bigger one means fewer poll()/read() rounds per
+	 * frame. Browsers' reads are bounded by their protocol's 512 B rx
+	 * buffer, not by this. One buffer per process. */
+	info.pt_serv_buf_size = UPSTREAM_READ_BYTES;
 	r->ctx = lws_create_context(&info);
 	if (!r->ctx) {
 		log_msg(LOG_ERR, "relay: cannot create the libwebsockets context");

@@ -4,6 +4,7 @@
 #include "envelope.h"
 #include "frame.h"
 #include "json_scan.h"
+#include <time.h>
 #include "check.h"
 
 _Static_assert(FRAME_PRE >= LWS_PRE, "FRAME_PRE must leave room for the lws header");
@@ -44,6 +45,41 @@ envelope_time_epoch_and_boundaries(void)
 	CHECK_STR(ts, "2025-12-31T23:59:59.999Z");
 	envelope_time(253402300799999LL, ts);	/* last ms of year 9999 */
 	CHECK_STR(ts, "9999-12-31T23:59:59.999Z");
+}
+
+/* The digit-by-digit formatter against gmtime_r + snprintf, over a spread
+ * of instants from 1900 to 9999 (and the millisecond edges of each). */
+static void
+envelope_time_matches_gmtime(void)
+{
+	uint64_t x = 88172645463325252ULL;
+
+	for (int i = 0; i < 200000; i++) {
+		int64_t ms;
+		time_t secs;
+		struct tm tm;
+		char got[25], want[80];
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		ms = (int64_t)(x % 255611203200000ULL) - 2208988800000LL;	/* 1900 .. 9999 */
+		if (i % 3 == 1)
+			ms -= ms % 1000;
+		else if (i % 3 == 2)
+			ms += 999 - (ms % 1000 + 1000) % 1000;
+		secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+		gmtime_r(&secs, &tm);
+		snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+			 (int)((ms % 1000 + 1000) % 1000));
+		envelope_time(ms, got);
+		if (strcmp(got, want)) {
+			printf("  ms %lld\n", (long long)ms);
+			CHECK_STR(got, want);
+			break;
+		}
+	}
 }
 
 static void
@@ -311,6 +347,7 @@ envelope_no_frame_left_alive(void)
 CHECK_MAIN(
 	CHECK_TEST(envelope_time_known_instant),
 	CHECK_TEST(envelope_time_epoch_and_boundaries),
+	CHECK_TEST(envelope_time_matches_gmtime),
 	CHECK_TEST(envelope_time_negative_ms),
 	CHECK_TEST(envelope_time_extreme_values_stay_in_24_chars),
 	CHECK_TEST(envelope_data_exact_bytes),

@@ -460,7 +460,57 @@ json_uw_frames_valid(void)
 	CHECK_VALID("[\"option_trades\",{\"response\":{},\"status\":\"ok\"}]");
 }
 
+/* The block scan (16 or 8 bytes at a time) must stop at a quote,
+ * backslash, control or non-ASCII byte wherever it sits in the block, and
+ * never read past the end. Each case in an exact-size heap copy. */
+static void
+json_string_block_scan_every_offset(void)
+{
+	static const struct {
+		const char *ins;	/* put at offset k of a run of 'a's */
+		int ok;
+		int esc;
+	} cases[] = {
+		{ "\\n", 1, 1 }, { "\\u00e9", 1, 1 }, { "\xc3\xa9", 1, 0 }, { "\xe2\x82\xac", 1, 0 },
+		{ "\x01", 0, 0 }, { "\x1f", 0, 0 }, { "\xff", 0, 0 }, { "\xc3", 0, 0 }, { "\\x", 0, 0 },
+		{ "\x7f", 1, 0 }, { " ", 1, 0 },
+	};
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
+		for (size_t k = 0; k < 40; k++)
+			for (size_t tail = 0; tail < 20; tail += 19) {
+				size_t il = strlen(cases[c].ins), n = 1 + k + il + tail + 1;
+				char *b = malloc(n);
+				const char *end;
+				int esc = 0;
+
+				b[0] = '"';
+				memset(b + 1, 'a', k);
+				memcpy(b + 1 + k, cases[c].ins, il);
+				memset(b + 1 + k + il, 'b', tail);
+				b[n - 1] = '"';
+				end = json_skip_string(b, b + n, &esc);
+				if (cases[c].ok ? end != b + n || esc != cases[c].esc : end != NULL) {
+					printf("  case %zu at offset %zu, tail %zu\n", c, k, tail);
+					CHECK(0);
+				}
+				/* without its closing quote it is never a string */
+				CHECK(json_skip_string(b, b + n - 1, NULL) == NULL);
+				free(b);
+			}
+	/* a quote inside a block ends the string there */
+	for (size_t k = 0; k < 40; k++) {
+		char b[64];
+
+		memset(b, 'x', sizeof(b));
+		b[0] = '"';
+		b[1 + k] = '"';
+		CHECK(json_skip_string(b, b + sizeof(b), NULL) == b + 2 + k);
+	}
+}
+
 CHECK_MAIN(
+	CHECK_TEST(json_string_block_scan_every_offset),
 	CHECK_TEST(json_every_value_type),
 	CHECK_TEST(json_whitespace_around_and_inside),
 	CHECK_TEST(json_trailing_garbage_rejected),

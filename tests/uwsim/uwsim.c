@@ -76,7 +76,7 @@ struct chan {
 	double rate_acc;
 };
 
-enum out_kind { OUT_ACK, OUT_TEXT, OUT_BINARY };
+enum out_kind { OUT_ACK, OUT_TEXT, OUT_BINARY, OUT_RAW };
 
 struct outmsg {
 	struct outmsg *next;
@@ -195,7 +195,10 @@ static struct {
 
 	/* counters */
 	uint64_t handshakes_ok, handshakes_refused, joins, leaves,
-		 frames_sent, bad_client_msgs, acks_sent, raw_sent;
+		 frames_sent, bad_client_msgs, acks_sent, raw_sent, pongs;
+	char last_pong[126];		/* payload of the last pong received */
+	int close_codes[16];		/* codes of the clients' close frames, oldest first */
+	int n_close_codes;
 	struct logring join_log, leave_log;
 
 	struct sb fb;		/* frame scratch, LWS_PRE headroom */
@@ -583,9 +586,11 @@ static int conn_writable(struct conn *c)
 		if (c->out_head) {
 			struct outmsg *m = c->out_head;
 
+			/* OUT_RAW: bytes as they are, no framing (LWS_WRITE_HTTP
+			 * skips lws' ws framing): hand-made frames for tests */
 			n = lws_write(wsi, m->buf + LWS_PRE, m->len,
 				      m->kind == OUT_BINARY ? LWS_WRITE_BINARY :
-							      LWS_WRITE_TEXT);
+				      m->kind == OUT_RAW ? LWS_WRITE_HTTP : LWS_WRITE_TEXT);
 			if (n < (int)m->len) {
 				rc = -1;
 				break;
@@ -1401,6 +1406,14 @@ static cJSON *stats_json(void)
 	cJSON_AddNumberToObject(j, "frames_sent", (double)g.frames_sent);
 	cJSON_AddNumberToObject(j, "acks_sent", (double)g.acks_sent);
 	cJSON_AddNumberToObject(j, "raw_sent", (double)g.raw_sent);
+	cJSON_AddNumberToObject(j, "pongs", (double)g.pongs);
+	cJSON_AddStringToObject(j, "last_pong", g.last_pong);
+	{
+		cJSON *cc = cJSON_AddArrayToObject(j, "client_close_codes");
+
+		for (int i = 0; cc && i < g.n_close_codes; i++)
+			cJSON_AddItemToArray(cc, cJSON_CreateNumber(g.close_codes[i]));
+	}
 	cJSON_AddNumberToObject(j, "bad_client_msgs",
 				(double)g.bad_client_msgs);
 	joined = cJSON_AddObjectToObject(j, "joined");
@@ -1487,7 +1500,9 @@ static int cut_all(int mode)
 static void reset_all(void)
 {
 	g.handshakes_ok = g.handshakes_refused = g.joins = g.leaves = 0;
-	g.frames_sent = g.bad_client_msgs = g.acks_sent = g.raw_sent = 0;
+	g.frames_sent = g.bad_client_msgs = g.acks_sent = g.raw_sent = g.pongs = 0;
+	g.last_pong[0] = '\0';
+	g.n_close_codes = 0;
 	log_clear(&g.join_log);
 	log_clear(&g.leave_log);
 	set_silent(0);
@@ -1614,6 +1629,35 @@ static int ctl(struct lws *wsi, const char *path)
 		cJSON_AddNumberToObject(j, "queued", 1);
 		cJSON_AddNumberToObject(j, "connections", m);
 		cJSON_AddNumberToObject(j, "bytes", (double)tl);
+		return reply_json(wsi, 200, j);
+	}
+
+	if (!strcmp(path, "/ctl/raw")) {
+		const char *h = arg(wsi, "hex");
+		unsigned char raw[512];
+		size_t rl = 0;
+		struct conn *c;
+
+		if (!h || strlen(h) % 2 || strlen(h) / 2 > sizeof(raw))
+			return bad_request(wsi, "hex required (even length, at most 1024 digits)");
+		for (; h[0]; h += 2) {
+			unsigned v;
+
+			if (sscanf(h, "%2x", &v) != 1)
+				return bad_request(wsi, "bad hex");
+			raw[rl++] = (unsigned char)v;
+		}
+		m = 0;
+		for (c = g.conns; c; c = c->next) {
+			if (c->docs || c->closing)
+				continue;
+			if (!out_push(c, OUT_RAW, (const char *)raw, rl, NULL, 0))
+				m++;
+			conn_kick(c);
+		}
+		j = cJSON_CreateObject();
+		cJSON_AddNumberToObject(j, "queued", 1);
+		cJSON_AddNumberToObject(j, "connections", m);
 		return reply_json(wsi, 200, j);
 	}
 
@@ -1866,6 +1910,20 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		if (!c)
 			break;
 		return conn_writable(c);
+
+	case LWS_CALLBACK_RECEIVE_PONG:
+		g.pongs++;
+		if (len >= sizeof(g.last_pong))
+			len = sizeof(g.last_pong) - 1;
+		memcpy(g.last_pong, in, len);
+		g.last_pong[len] = '\0';
+		break;
+
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if (g.n_close_codes < (int)(sizeof(g.close_codes) / sizeof(g.close_codes[0])))
+			g.close_codes[g.n_close_codes++] =
+				len >= 2 ? ((unsigned char *)in)[0] << 8 | ((unsigned char *)in)[1] : 0;
+		break;
 
 	case LWS_CALLBACK_CLOSED:
 		c = pss ? pss->c : NULL;
