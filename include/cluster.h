@@ -42,6 +42,7 @@ struct cluster {
 	int leader;
 	uint64_t lease_until_ms;	/* mono: leadership ends here unless renewed */
 	uint64_t renew_sent_ms, lock_try_ms, published_ms;
+	uint64_t wanted_grace_until_ms;	/* mono: no leaves before this (Redis just came back) */
 	int lock_inflight, renew_inflight, wanted_inflight, release_inflight;
 	struct reg_sub wanted_sub;	/* subscribed to what the edges want */
 	char holder[96];		/* who holds the lock, as last seen */

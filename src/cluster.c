@@ -325,6 +325,10 @@ on_wanted(redisAsyncContext *ac, void *r, void *priv)
 		if (registry_subscribe(&rl->reg, &cl->wanted_sub, e->str, e->len, &ch) == REG_FIRST)
 			relay_channel_changed(rl, ch);
 	}
+	/* Redis just came back, maybe empty: edges re-register within a third
+	 * of interest_ttl; leaving meanwhile would only make UW churn */
+	if (relay_mono_ms() < cl->wanted_grace_until_ms)
+		return;
 	for (uint16_t i = cl->wanted_sub.n; i-- > 0;) {
 		struct reg_channel *ch = cl->wanted_sub.m[i]->ch;
 
@@ -996,6 +1000,8 @@ on_link(struct rconn *c, int up)
 		if (up) {
 			load_scripts(cl);
 			ask_epoch(cl);
+			cl->wanted_grace_until_ms = relay_mono_ms() +
+				(uint64_t)(r->cfg.cluster_interest_ttl * 1000 / 3) + 1000;
 			cl->interest_ms = 0;
 			cl->published_ms = 0;
 			cl->lock_try_ms = 0;
