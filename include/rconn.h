@@ -60,6 +60,8 @@ void rconn_stop(struct rconn *c);
 /* The lws protocol callback for "uwrelay-redis". */
 int rconn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		   size_t len);
+/* Bytes of commands hiredis holds not yet written to the socket. */
+size_t rconn_unsent(const struct rconn *c);
 /* Counts a reply as progress (call from reply callbacks of blocking commands). */
 void rconn_blocking_done(struct rconn *c);
 

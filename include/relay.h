@@ -137,6 +137,8 @@ struct session {
 	char peer[IPCOUNT_ADDR_MAX];	/* client address, for max_per_ip */
 	uint8_t is_ws;
 	uint8_t generic;
+	uint8_t flush_queued;		/* on the relay's flush list (see session_batch_end) */
+	struct session *flush_next;
 	uint16_t close_code;		/* non-zero: close with this at the next chance */
 	size_t replay_bonus;		/* queue allowance still owed to a resume replay */
 	char *rx;			/* a client message arriving in pieces, or NULL */
@@ -179,6 +181,8 @@ struct relay {
 	uint64_t frames_out;		/* frame deliveries queued */
 	struct metrics metrics;
 	unsigned char *scratch;		/* LWS_PRE + SCRATCH_BYTES: coalesced writes */
+	int batch_depth;		/* session_batch_begin() nesting */
+	struct session *flush_head;	/* queues to write when the batch ends */
 	const char *config_path;	/* for SIGHUP reloads; NULL: built-in defaults */
 	uint64_t reloads, reload_failures;
 	int signal_fd;
@@ -257,6 +261,11 @@ int session_writeable(struct session *s);
 void session_closed(struct session *s);
 /* Sends frame f (shared) to every subscriber of ch. */
 void session_fanout(struct relay *r, struct reg_channel *ch, struct frame *f);
+/* Around the handling of one input (an upstream read, a REST answer, a
+ * Redis reply): queues that become non-empty meanwhile are written when
+ * the batch ends, instead of each waiting for its own WRITEABLE. Nests. */
+void session_batch_begin(struct relay *r);
+void session_batch_end(struct relay *r);
 /* Replays ch's history after since (epoch "" = any) to s, as a resume. */
 void session_resume(struct session *s, struct reg_channel *ch, uint64_t since, const char *epoch);
 /* Sends one $relay notice (built once) to every subscriber of ch. */

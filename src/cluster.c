@@ -30,7 +30,8 @@
 #define XREAD_BLOCK_MS 2000
 #define XREAD_COUNT "1000"
 #define MAX_WANTED 4096			/* channels an ingest takes from the edges */
-#define MAX_PENDING_APPENDS 100000	/* frames sent to Redis, not yet answered */
+#define MAX_PENDING_APPENDS 50000	/* frames sent to Redis, not yet answered */
+#define MAX_UNSENT_BYTES (8u << 20)	/* commands hiredis holds, not yet written */
 #define MAX_PENDING_RESUMES 10000	/* per channel, while its backfill runs */
 
 enum { EC_IDLE = 0, EC_NEED_BACKFILL, EC_BACKFILLING, EC_READING };
@@ -408,7 +409,8 @@ cluster_append(struct cluster *cl, struct reg_channel *ch, const char *payload, 
 	size_t lens[13];
 	int n = 0;
 
-	if (!cl->leader || !cl->cmd.up || cl->pending_appends >= MAX_PENDING_APPENDS) {
+	if (!cl->leader || !cl->cmd.up || cl->pending_appends >= MAX_PENDING_APPENDS ||
+	    rconn_unsent(&cl->cmd) > MAX_UNSENT_BYTES) {
 		cl->append_dropped++;
 		log_limited(&cl->rl, relay_mono_ms(), LOG_WARN,
 			    "cluster: dropped a frame for '%s': %s", ch->name,
@@ -705,6 +707,7 @@ on_xread(redisAsyncContext *ac, void *r, void *priv)
 		return;		/* the tick tries again */
 	}
 	if (rep->type == REDIS_REPLY_ARRAY) {
+		session_batch_begin(rl);
 		for (size_t i = 0; i < rep->elements; i++) {
 			const redisReply *st = rep->element[i];
 			struct reg_channel *ch;
@@ -741,6 +744,7 @@ on_xread(redisAsyncContext *ac, void *r, void *priv)
 				cl->frames_read++;
 			}
 		}
+		session_batch_end(rl);
 	}
 	edge_read(cl);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <hiredis/hiredis.h>
+#include <hiredis/sds.h>
 #include "backoff.h"
 #include "log.h"
 #include "rconn.h"
@@ -257,6 +258,12 @@ rconn_cmdf(struct rconn *c, redisCallbackFn *fn, void *priv, const char *fmt, ..
 	rc = redisvAsyncCommand(c->ac, fn, priv, fmt, ap);
 	va_end(ap);
 	return rc == REDIS_OK ? 0 : -1;
+}
+
+size_t
+rconn_unsent(const struct rconn *c)
+{
+	return c->ac && c->ac->c.obuf ? sdslen(c->ac->c.obuf) : 0;
 }
 
 void
