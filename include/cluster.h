@@ -53,6 +53,7 @@ struct cluster {
 	long long reader_id;
 	uint64_t frames_read, gaps, bad_records, interest_ms;
 	int epoch_known;
+	size_t n_pending;		/* deferred resumes, all channels */
 	char candidate[17];		/* epoch offered if Redis has none */
 	char up_state[24];		/* the UW link as the holder reports it */
 	char up_reason[200];

@@ -65,8 +65,6 @@ cluster_role_name(int mode)
 	return mode >= 0 && mode < 3 ? role_names[mode] : "?";
 }
 
-static size_t n_pending_total;	/* deferred resumes, all channels */
-
 static void edge_kick_reader(struct cluster *cl);
 static void edge_read(struct cluster *cl);
 
@@ -455,9 +453,9 @@ echan(struct reg_channel *ch)
 }
 
 static void
-drop_pending(struct edge_chan *e)
+drop_pending(struct cluster *cl, struct edge_chan *e)
 {
-	n_pending_total -= e->n_pend;
+	cl->n_pending -= e->n_pend;
 	free(e->pend);
 	e->pend = NULL;
 	e->n_pend = e->cap_pend = 0;
@@ -468,9 +466,8 @@ edge_evict(struct reg_channel *ch, void *arg)
 {
 	struct edge_chan *e = ch->user;
 
-	(void)arg;
 	if (e) {
-		drop_pending(e);
+		drop_pending(arg, e);
 		free(e);
 	}
 	ch->user = NULL;
@@ -602,7 +599,7 @@ on_backfill(redisAsyncContext *ac, void *r, void *priv)
 	n_pend = e->n_pend;
 	e->pend = NULL;
 	e->n_pend = e->cap_pend = 0;
-	n_pending_total -= n_pend;
+	cl->n_pending -= n_pend;
 	for (size_t i = 0; i < n_pend; i++)
 		if (registry_is_member(&((struct session *)pend[i].s)->sub, ch))
 			session_resume(pend[i].s, ch, pend[i].since, pend[i].epoch);
@@ -755,13 +752,21 @@ edge_read(struct cluster *cl)
 {
 	struct relay *r = cl->relay;
 	struct reg_channel *ch;
-	uint32_t it, n = 0, cap = r->reg.n_channels;
+	uint32_t it, n = 0, cap = 0;
 	const char **argv;
 	size_t *lens;
 	char *ids, *keys, block[16];
 	size_t idw = 24, kw = 160;
 
-	if (!cl->rd.up || !cl->reader_ready || cl->xread_inflight || cl->stopping || !cap)
+	if (!cl->rd.up || !cl->reader_ready || cl->xread_inflight || cl->stopping)
+		return;
+	for (ch = registry_first(&r->reg, &it); ch; ch = registry_next(&r->reg, ch, &it)) {
+		const struct edge_chan *e = ch->user;
+
+		cap += e && e->state == EC_READING && ch->n_members;
+	}
+	cl->set_changed = 0;
+	if (!cap)
 		return;
 	argv = malloc(sizeof(*argv) * (2 * cap + 8));
 	lens = malloc(sizeof(*lens) * (2 * cap + 8));
@@ -776,11 +781,9 @@ edge_read(struct cluster *cl)
 			continue;
 		stream_key(cl, ch->name, ch->name_len, keys + kw * n, kw);
 		snprintf(ids + idw * n, idw, "%llu-0", (unsigned long long)e->last);
-		n++;
+		if (++n == cap)
+			break;
 	}
-	cl->set_changed = 0;
-	if (!n)
-		goto out;
 	snprintf(block, sizeof(block), "%d", XREAD_BLOCK_MS);
 	argv[0] = "XREAD", argv[1] = "COUNT", argv[2] = XREAD_COUNT, argv[3] = "BLOCK";
 	argv[4] = block, argv[5] = "STREAMS";
@@ -935,7 +938,7 @@ cluster_channel_changed(struct cluster *cl, struct reg_channel *ch)
 	/* nobody here reads it now: stop, and let the wish expire */
 	e->state = EC_IDLE;
 	e->gen++;
-	drop_pending(e);
+	drop_pending(cl, e);
 	history_clear(&ch->hist);
 	cl->set_changed = 1;
 	edge_kick_reader(cl);
@@ -962,7 +965,7 @@ cluster_defer_resume(struct cluster *cl, struct reg_channel *ch, struct session 
 	e->pend[e->n_pend].since = since;
 	snprintf(e->pend[e->n_pend].epoch, sizeof(e->pend[0].epoch), "%s", epoch);
 	e->n_pend++;
-	n_pending_total++;
+	cl->n_pending++;
 	return 1;
 }
 
@@ -973,7 +976,7 @@ cluster_session_gone(struct cluster *cl, struct session *s)
 	struct reg_channel *ch;
 	uint32_t it;
 
-	if (cl->mode != CLUSTER_EDGE || !n_pending_total)
+	if (cl->mode != CLUSTER_EDGE || !cl->n_pending)
 		return;
 	for (ch = registry_first(&r->reg, &it); ch; ch = registry_next(&r->reg, ch, &it)) {
 		struct edge_chan *e = ch->user;
@@ -981,7 +984,7 @@ cluster_session_gone(struct cluster *cl, struct session *s)
 		for (size_t i = 0; e && i < e->n_pend;) {
 			if (e->pend[i].s == s) {
 				e->pend[i] = e->pend[--e->n_pend];
-				n_pending_total--;
+				cl->n_pending--;
 			} else
 				i++;
 		}
@@ -1128,6 +1131,7 @@ cluster_init(struct cluster *cl, struct relay *r)
 	rconn_start(&cl->cmd);
 	if (cl->mode == CLUSTER_EDGE) {
 		r->reg.on_evict = edge_evict;
+		r->reg.evict_arg = cl;
 		link_init(cl, &cl->rd, "reader", XREAD_BLOCK_MS);
 		rconn_start(&cl->rd);
 	}
