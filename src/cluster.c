@@ -206,6 +206,8 @@ gain_leadership(struct cluster *cl, uint64_t sent_ms)
 	struct relay *r = cl->relay;
 	uint64_t ttl = (uint64_t)(r->cfg.cluster_lock_ttl * 1000);
 
+	if (sent_ms + ttl - ttl / 5 <= relay_mono_ms() + TICK_MS)
+		return;		/* an answer too late to hold on to: try again */
 	cl->leader = 1;
 	cl->lease_until_ms = sent_ms + ttl - ttl / 5;
 	cl->renew_sent_ms = sent_ms;
