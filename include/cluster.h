@@ -84,6 +84,8 @@ int cluster_defer_resume(struct cluster *cl, struct reg_channel *ch, struct sess
 void cluster_session_gone(struct cluster *cl, struct session *s);
 /* "connected", "disconnected" ...: the UW link as this relay knows it. */
 const char *cluster_upstream_word(const struct cluster *cl);
+/* 1 while every Redis link this role needs is up. */
+int cluster_redis_up(const struct cluster *cl);
 /* 1 if the relay can serve (edge: Redis up and the holder on UW). */
 int cluster_ready(const struct cluster *cl);
 const char *cluster_role_name(int mode);

@@ -274,6 +274,9 @@ void session_channel_notice(struct relay *r, struct reg_channel *ch, const char 
 void session_notice(struct session *s, const char *data_json);
 /* Sends one $relay notice (built once) to every session. */
 void session_broadcast_notice(struct relay *r, const char *data_json);
+/* Tells every browser the UW link went up or down (reason: when down, may
+ * be NULL), so a UI can tell an outage from a quiet market. */
+void session_broadcast_upstream(struct relay *r, int up, const char *reason);
 /* Schedules s to be closed with code and reason. */
 void session_close(struct session *s, uint16_t code, const char *reason);
 /* After a reload: closes sessions whose endpoint is gone and drops

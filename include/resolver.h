@@ -29,6 +29,9 @@ int resolver_is_numeric(const char *host);
  * another thread: writing to an eventfd, say). Returns the request (caller
  * holds a reference), or NULL if no thread could start. */
 struct resolve_req *resolver_start(const char *host, void (*wake)(void *), void *arg);
+/* A wake function for resolver_start(): adds 1 to the eventfd whose number
+ * is arg (cast through intptr_t), which wakes the relay's loop. */
+void resolver_wake_eventfd(void *arg);
 /* If finished, copies the result (addr or err) and returns 1; else 0. */
 int resolver_result(struct resolve_req *q, char *addr, size_t alen, char *err, size_t elen);
 /* Drops the caller's reference (the thread frees the request if it is

@@ -818,26 +818,6 @@ on_reader_id(redisAsyncContext *ac, void *r, void *priv)
 	edge_read(cl);
 }
 
-static void
-announce_state(struct cluster *cl, int up, const char *reason)
-{
-	cJSON *o = cJSON_CreateObject();
-	char *txt;
-
-	if (!o)
-		return;
-	cJSON_AddStringToObject(o, "type", "upstream");
-	cJSON_AddStringToObject(o, "state", up ? "connected" : "disconnected");
-	if (!up)
-		cJSON_AddStringToObject(o, "reason", reason);
-	txt = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	if (txt) {
-		session_broadcast_notice(cl->relay, txt);
-		free(txt);
-	}
-}
-
 /* Tells browsers when the UW link, as this edge sees it, goes up or down,
  * like a standalone relay does for its own link. */
 static void
@@ -848,7 +828,7 @@ announce(struct cluster *cl)
 	if (up == cl->announced)
 		return;
 	cl->announced = up;
-	announce_state(cl, up, !cl->cmd.up || !cl->rd.up ? "redis unavailable" :
+	session_broadcast_upstream(cl->relay, up, !cluster_redis_up(cl) ? "redis unavailable" :
 		       cl->up_reason[0] ? cl->up_reason : "no relay holds the UW link");
 	notify_status(cl->relay);
 }
@@ -885,8 +865,8 @@ on_upstate(redisAsyncContext *ac, void *r, void *priv)
 	if (cl->announced == 1 && was_node[0] && cl->up_node[0] && strcmp(was_node, cl->up_node) &&
 	    cluster_ready(cl)) {
 		log_msg(LOG_INFO, "cluster: the UW link moved from %s to %s", was_node, cl->up_node);
-		announce_state(cl, 0, "the UW link moved to another ingest relay");
-		announce_state(cl, 1, NULL);
+		session_broadcast_upstream(cl->relay, 0, "the UW link moved to another ingest relay");
+		session_broadcast_upstream(cl->relay, 1, NULL);
 	}
 	announce(cl);
 }
@@ -1052,8 +1032,8 @@ tick_cb(lws_sorted_usec_list_t *sul)
 static char *
 read_password(const char *path, char *why, size_t whylen)
 {
-	FILE *f = fopen(path, "r");
-	char buf[512];
+	FILE *f = fopen(path, "re");
+	char buf[512], *pw;
 	size_t n;
 
 	if (!f) {
@@ -1065,11 +1045,11 @@ read_password(const char *path, char *why, size_t whylen)
 	buf[n] = '\0';
 	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
 		buf[--n] = '\0';
-	if (!n) {
+	pw = n ? strdup(buf) : NULL;
+	explicit_bzero(buf, sizeof(buf));
+	if (!n)
 		snprintf(why, whylen, "cluster.password_file %s is empty", path);
-		return NULL;
-	}
-	return strdup(buf);
+	return pw;
 }
 
 static void
@@ -1200,10 +1180,16 @@ cluster_upstream_word(const struct cluster *cl)
 }
 
 int
+cluster_redis_up(const struct cluster *cl)
+{
+	return cl->cmd.up && (cl->mode != CLUSTER_EDGE || cl->rd.up);
+}
+
+int
 cluster_ready(const struct cluster *cl)
 {
 	if (cl->mode == CLUSTER_EDGE)
-		return cl->cmd.up && cl->rd.up && !strcmp(cl->up_state, "connected");
+		return cluster_redis_up(cl) && !strcmp(cl->up_state, "connected");
 	if (cl->mode == CLUSTER_INGEST)
 		return cl->cmd.up && (!cl->leader || cl->relay->up.state == UP_CONNECTED);
 	return cl->relay->up.state == UP_CONNECTED;

@@ -51,7 +51,7 @@ cluster_json(struct relay *r, cJSON *root)
 	cJSON_AddStringToObject(o, "node", cl->node);
 	rd = cJSON_AddObjectToObject(o, "redis");
 	cJSON_AddStringToObject(rd, "address", r->cfg.cluster_redis);
-	cJSON_AddBoolToObject(rd, "connected", cl->cmd.up && (cl->mode != CLUSTER_EDGE || cl->rd.up));
+	cJSON_AddBoolToObject(rd, "connected", cluster_redis_up(cl));
 	/* why a link last ended (kept after it is back: "last") */
 	if (cl->cmd.last_error[0])
 		cJSON_AddStringToObject(rd, "last_error", cl->cmd.last_error);

@@ -91,8 +91,7 @@ metrics_text(struct relay *r)
 		const struct cluster *cl = &r->cl;
 
 		head(f, "cluster_redis_up", "gauge", "1 while this relay's links to Redis are up.");
-		fprintf(f, "uwrelay_cluster_redis_up %d\n",
-			cl->cmd.up && (cl->mode != CLUSTER_EDGE || cl->rd.up));
+		fprintf(f, "uwrelay_cluster_redis_up %d\n", cluster_redis_up(cl));
 		head(f, "cluster_redis_drops_total", "counter", "Redis links lost.");
 		fprintf(f, "uwrelay_cluster_redis_drops_total %llu\n",
 			(unsigned long long)(cl->cmd.drops + cl->rd.drops));

@@ -1,10 +1,12 @@
 /* resolver.c: one detached thread per lookup (rare: only on reconnects). */
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include "resolver.h"
 
 int
@@ -70,6 +72,16 @@ run(void *arg)
 	pthread_mutex_unlock(&q->mu);
 	unref(q);
 	return NULL;
+}
+
+void
+resolver_wake_eventfd(void *arg)
+{
+	uint64_t one = 1;
+
+	if (write((int)(intptr_t)arg, &one, sizeof(one)) < 0) {
+		/* the counter is full: the loop has a wake-up pending anyway */
+	}
 }
 
 struct resolve_req *

@@ -162,6 +162,26 @@ session_broadcast_notice(struct relay *r, const char *data_json)
 	frame_unref(f);
 }
 
+void
+session_broadcast_upstream(struct relay *r, int up, const char *reason)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *txt;
+
+	if (!o)
+		return;
+	cJSON_AddStringToObject(o, "type", "upstream");
+	cJSON_AddStringToObject(o, "state", up ? "connected" : "disconnected");
+	if (!up && reason && *reason)
+		cJSON_AddStringToObject(o, "reason", reason);
+	txt = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (txt) {
+		session_broadcast_notice(r, txt);
+		free(txt);
+	}
+}
+
 /* Sends o as a $relay notice and frees it. */
 static void
 notice_obj(struct session *s, cJSON *o)

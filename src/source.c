@@ -175,16 +175,6 @@ start_request(struct source *src)
 }
 
 static void
-wake_loop(void *arg)
-{
-	uint64_t one = 1;
-
-	if (write((int)(intptr_t)arg, &one, sizeof(one)) < 0) {
-		/* a wake-up is pending anyway */
-	}
-}
-
-static void
 poll_cb(lws_sorted_usec_list_t *sul)
 {
 	struct source *src = lws_container_of(sul, struct source, sul);
@@ -201,7 +191,7 @@ poll_cb(lws_sorted_usec_list_t *sul)
 		start_request(src);
 		return;
 	}
-	src->resolving = resolver_start(src->url.host, wake_loop, (void *)(intptr_t)src->relay->wake_fd);
+	src->resolving = resolver_start(src->url.host, resolver_wake_eventfd, (void *)(intptr_t)src->relay->wake_fd);
 	if (!src->resolving) {
 		src->errors++;
 		set_error(src, "cannot start resolving %s", src->url.host);

@@ -122,16 +122,6 @@ connect_info(struct upstream *up, struct lws_client_connect_info *i)
 	i->opaque_user_data = up;
 }
 
-static void
-wake_loop(void *arg)
-{
-	uint64_t one = 1;
-
-	if (write((int)(intptr_t)arg, &one, sizeof(one)) < 0) {
-		/* the counter is full: the loop has a wake-up pending anyway */
-	}
-}
-
 /* Connects to up->address (numeric), sending the host name as Host/SNI. */
 static void
 connect_resolved(struct upstream *up)
@@ -169,7 +159,7 @@ connect_now(struct upstream *up)
 		return;
 	}
 	resolver_release(up->resolving);
-	up->resolving = resolver_start(up->url.host, wake_loop, (void *)(intptr_t)up->relay->wake_fd);
+	up->resolving = resolver_start(up->url.host, resolver_wake_eventfd, (void *)(intptr_t)up->relay->wake_fd);
 	if (!up->resolving) {
 		set_error(up, "cannot start resolving %s", up->url.host);
 		log_msg(LOG_WARN, "upstream: %s", up->last_error);
@@ -687,28 +677,6 @@ on_writeable(struct upstream *up, struct lws *wsi)
 	return 0;
 }
 
-/* Tells every browser that the upstream went up or down, so a UI can show
- * "reconnecting" rather than mistake an outage for a quiet market. */
-static void
-announce(struct upstream *up, const char *state)
-{
-	cJSON *o = cJSON_CreateObject();
-	char *txt;
-
-	if (!o)
-		return;
-	cJSON_AddStringToObject(o, "type", "upstream");
-	cJSON_AddStringToObject(o, "state", state);
-	if (strcmp(state, "connected") && up->last_error[0])
-		cJSON_AddStringToObject(o, "reason", up->last_error);
-	txt = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	if (txt) {
-		session_broadcast_notice(up->relay, txt);
-		free(txt);
-	}
-}
-
 static void
 on_established(struct upstream *up)
 {
@@ -728,7 +696,7 @@ on_established(struct upstream *up)
 	if (up->relay->reg.dirty_head)
 		lws_callback_on_writable(up->wsi);
 	health_arm(up, (uint64_t)(up->relay->cfg.health_idle * 1000));
-	announce(up, "connected");
+	session_broadcast_upstream(up->relay, 1, NULL);
 	notify_status(up->relay);
 }
 
@@ -756,7 +724,7 @@ on_lost(struct upstream *up, const char *why)
 		log_msg(LOG_WARN, "upstream: connection lost%s%s", up->last_error[0] ? ": " : "",
 			up->last_error);
 		if (up->state != UP_STOPPED) {
-			announce(up, "disconnected");
+			session_broadcast_upstream(up->relay, 0, up->last_error);
 			notify_status(up->relay);
 		}
 	}
