@@ -693,6 +693,18 @@ class IntegrationTest(unittest.TestCase):
         if problems and not failed:
             self.fail("process problems at teardown:\n  " + "\n  ".join(problems))
 
+    def assert_valgrind_clean(self, log_path, rc, what="relay"):
+        """valgrind (started with valgrind_argv) exited 0 and reported no error and no definite
+        or indirect leak."""
+        with open(log_path) as f:
+            log = f.read()
+        self.assertEqual(rc, 0, "%s: valgrind exit %s:\n%s" % (what, rc, log[-6000:]))
+        self.assertIn("ERROR SUMMARY: 0 errors", log, log[-6000:])
+        # the summary is printed (so the check ran) and nothing was lost
+        self.assertRegex(log, r"(All heap blocks were freed|definitely lost: 0 bytes)", log[-3000:])
+        self.assertNotRegex(log, r"definitely lost: [1-9]", log[-3000:])
+        self.assertNotRegex(log, r"indirectly lost: [1-9]", log[-3000:])
+
     def _has_failed(self):
         """True if this test (or one of its subtests) has failed or errored so far."""
         result = getattr(getattr(self, "_outcome", None), "result", None)
@@ -730,6 +742,13 @@ class IntegrationTest(unittest.TestCase):
         if wait_connected:
             relay.wait_connected(10)
         return sim, relay
+
+
+def valgrind_argv(log_path):
+    """The valgrind command line to put before the relay's (see assert_valgrind_clean)."""
+    return ["valgrind", "--error-exitcode=99", "--leak-check=full",
+            "--errors-for-leak-kinds=definite,indirect",
+            "--show-leak-kinds=definite,indirect", "--log-file=" + log_path]
 
 
 def main():
