@@ -41,6 +41,9 @@ struct config {
 	double reconnect_initial, reconnect_max, reconnect_jitter;
 	double health_idle, health_pong;
 	double ack_timeout;
+	double leave_delay;		/* a channel nobody wants is left this much later */
+	double budget_rate;		/* joins + leaves per second sent to UW ... */
+	int64_t budget_burst;		/* ... in bursts of at most this many */
 	struct config_source *sources;
 	size_t n_sources;
 	/* endpoints, allowed channels */

@@ -15,7 +15,7 @@
 #include "config.h"
 #include "log.h"
 
-enum ftype { F_STR, F_INT, F_DUR, F_FRAC, F_BOOL, F_MAP, F_STRLIST, F_MAPLIST, F_LOGLEVEL };
+enum ftype { F_STR, F_INT, F_DUR, F_FRAC, F_NUM, F_BOOL, F_MAP, F_STRLIST, F_MAPLIST, F_LOGLEVEL };
 
 struct pctx;
 struct maplist;
@@ -101,6 +101,13 @@ static const struct field listen_fields[] = {
 	END
 };
 
+/* Every join and leave sent to UW, whatever browsers do (upstream.c). */
+static const struct field budget_fields[] = {
+	NUM("rate", F_NUM, budget_rate, 0.01, 10000),
+	NUM("burst", F_INT, budget_burst, 1, 100000),
+	END
+};
+
 static const struct field upstream_fields[] = {
 	STR("url", upstream_url),
 	STR("token_file", token_file),
@@ -108,6 +115,8 @@ static const struct field upstream_fields[] = {
 	STR("rest_url", rest_url),
 	NUM("max_frame", F_INT, max_frame, 1024, 64.0 * 1024 * 1024),
 	NUM("ack_timeout", F_DUR, ack_timeout, 0.05, 3600),
+	NUM("leave_delay", F_DUR, leave_delay, 0, 3600),
+	SECTION("budget", budget_fields),
 	SECTION("reconnect", reconnect_fields),
 	SECTION("health", health_fields),
 	END
@@ -312,6 +321,9 @@ config_defaults(struct config *cfg)
 	cfg->health_idle = 30;
 	cfg->health_pong = 10;
 	cfg->ack_timeout = 5;
+	cfg->leave_delay = 5;
+	cfg->budget_rate = 5;
+	cfg->budget_burst = 30;
 	cfg->max_queue_bytes = 1048576;
 	cfg->max_message = 4096;
 	cfg->max_channels = 64;
@@ -709,6 +721,7 @@ parse_field(struct pctx *c, const struct field *f, const yaml_node_t *v, void *b
 		return 0;
 	case F_DUR:
 	case F_FRAC:
+	case F_NUM:
 		if (parse_number(c, v, f, &d))
 			return -1;
 		*(double *)((char *)base + f->off) = d;

@@ -74,6 +74,9 @@ check_defaults(const struct config *c)
 	CHECK_EQ_DBL(c->health_idle, 30);
 	CHECK_EQ_DBL(c->health_pong, 10);
 	CHECK_EQ_DBL(c->ack_timeout, 5);
+	CHECK_EQ_DBL(c->leave_delay, 5);
+	CHECK_EQ_DBL(c->budget_rate, 5);
+	CHECK_EQ_INT(c->budget_burst, 30);
 	CHECK_EQ_INT(c->max_queue_bytes, 1048576);
 	CHECK_EQ_INT(c->max_message, 4096);
 	CHECK_EQ_INT(c->max_channels, 64);
@@ -196,6 +199,8 @@ static const char every_key_yaml[] =
 	"  ca_file: /etc/ssl/extra.pem\n"
 	"  max_frame: 2048\n"
 	"  ack_timeout: 0.5\n"
+	"  leave_delay: 0\n"
+	"  budget: {rate: 0.5, burst: 3}\n"
 	"  reconnect:\n"
 	"    initial_delay: 0.25\n"
 	"    max_delay: 7.5\n"
@@ -238,6 +243,9 @@ config_every_key_read_back(void)
 	CHECK_STR(c.ca_file, "/etc/ssl/extra.pem");
 	CHECK_EQ_INT(c.max_frame, 2048);
 	CHECK_EQ_DBL(c.ack_timeout, 0.5);
+	CHECK_EQ_DBL(c.leave_delay, 0);
+	CHECK_EQ_DBL(c.budget_rate, 0.5);
+	CHECK_EQ_INT(c.budget_burst, 3);
 	CHECK_EQ_DBL(c.reconnect_initial, 0.25);
 	CHECK_EQ_DBL(c.reconnect_max, 7.5);
 	CHECK_EQ_DBL(c.reconnect_jitter, 0.3);
@@ -512,6 +520,12 @@ config_error_out_of_range(void)
 	CHECK_LOAD_FAILS("clients:\n  max_channels: 0\n", 2, "'max_channels'");
 	CHECK_LOAD_FAILS("clients:\n  max_queue_bytes: 100\n", 2, "'max_queue_bytes'");
 	CHECK_LOAD_FAILS("history:\n  size: -1\n", 2, "'size'");
+	CHECK_LOAD_FAILS("upstream:\n  leave_delay: -1\n", 2, "'leave_delay' must be between 0 and 3600");
+	CHECK_LOAD_FAILS("upstream:\n  budget:\n    rate: 0\n", 3, "'rate' must be between 0.01 and 10000");
+	CHECK_LOAD_FAILS("upstream:\n  budget:\n    rate: fast\n", 3, "'rate' must be a number, not 'fast'");
+	CHECK_LOAD_FAILS("upstream:\n  budget: {rate: 5, burst: 0}\n", 2, "'burst' must be between 1 and 100000");
+	CHECK_LOAD_FAILS("upstream:\n  budget: {burst: 2.5}\n", 2, "'burst' must be a whole number");
+	CHECK_LOAD_FAILS("upstream:\n  budget: {rate: 5, brust: 9}\n", 2, "brust");
 }
 
 static void
