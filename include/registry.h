@@ -9,7 +9,10 @@
  * Channels outlive their subscribers, so a channel's seq stays monotonic
  * for the life of the process; idle channels beyond REGISTRY_MAX_IDLE are
  * evicted oldest first, and a channel created again starts its seq above
- * every evicted one, so no name ever sees its seq go backwards. */
+ * every evicted one, so no name ever sees its seq go backwards. A channel
+ * still joined upstream or on the dirty list (a leave lingering or queued
+ * behind the budget) is never evicted: its leave would be lost and UW
+ * would keep sending it. */
 #ifndef UWRELAY_REGISTRY_H
 #define UWRELAY_REGISTRY_H
 
@@ -37,11 +40,12 @@ struct reg_channel {
 	uint64_t seq;		/* last seq given out */
 	uint64_t frames_in, bytes_in;
 	uint64_t join_sent_ms;	/* monotonic time of the last join sent */
+	uint64_t want_changed_ms;	/* monotonic: got its first subscriber or lost its last */
 	char ack_status[16];	/* last ack status seen, "" if none */
 	struct reg_member **members;
 	uint32_t n_members, cap_members;
 	struct reg_channel *hnext;		/* hash chain */
-	struct reg_channel *dnext;		/* dirty list */
+	struct reg_channel *dprev, *dnext;	/* dirty list */
 	struct reg_channel *iprev, *inext;	/* idle list (no members) */
 	struct history hist;	/* recent frames, for resume */
 	void *user;		/* the caller's per-channel state */
@@ -66,7 +70,7 @@ struct registry {
 	uint32_t n_idle;
 	uint64_t n_members;
 	uint64_t seq_floor;	/* highest seq of any evicted channel */
-	struct reg_channel *dirty_head;
+	struct reg_channel *dirty_head, *dirty_tail;	/* oldest first */
 	struct reg_channel *idle_head, *idle_tail;
 	/* Called just before an idle channel is freed, so the caller can free
 	 * ch->user. May be NULL. */
@@ -106,10 +110,21 @@ void registry_unsubscribe_all(struct registry *r, struct reg_sub *s,
 /* 1 if s is subscribed to ch. */
 int registry_is_member(const struct reg_sub *s, const struct reg_channel *ch);
 
-/* Marks ch for the upstream reconciler (idempotent). */
+/* Marks ch for the upstream reconciler (idempotent): appended to the
+ * dirty list, which stays in the order channels were marked. */
 void registry_mark_dirty(struct registry *r, struct reg_channel *ch);
-/* Pops the next dirty channel, or NULL. */
+/* Pops the oldest dirty channel, or NULL. */
 struct reg_channel *registry_pop_dirty(struct registry *r);
+/* Takes ch off the dirty list (no-op if it is not on it), O(1). */
+void registry_clear_dirty(struct registry *r, struct reg_channel *ch);
+
+/* What UW must be told about ch, from its subscribers and up_state:
+ * JOIN (wanted, not joined), LEAVE (joined, unwanted for at least
+ * linger_ms since want_changed_ms), LINGER (joined, unwanted for less:
+ * *due_ms gets when it becomes LEAVE) or NOTHING (UW already agrees). */
+enum reg_up_action { REG_UP_NOTHING = 0, REG_UP_JOIN, REG_UP_LEAVE, REG_UP_LINGER };
+enum reg_up_action registry_up_action(const struct reg_channel *ch, uint64_t now_ms,
+				      uint64_t linger_ms, uint64_t *due_ms);
 
 /* Next seq for a frame on ch. */
 static inline uint64_t registry_next_seq(struct reg_channel *ch) { return ++ch->seq; }

@@ -77,20 +77,14 @@ unhash(struct registry *r, struct reg_channel *ch)
 		pp = &(*pp)->hnext;
 	if (*pp)
 		*pp = ch->hnext;
-	if (ch->dirty) {
-		struct reg_channel **dp = &r->dirty_head;
-
-		while (*dp && *dp != ch)
-			dp = &(*dp)->dnext;
-		if (*dp)
-			*dp = ch->dnext;
-	}
+	registry_clear_dirty(r, ch);
 	r->n_channels--;
 }
 
 /* Evicts the oldest idle channels beyond the cap. Channels still joined
- * upstream (or dirty, i.e. waiting for a leave) are skipped: evicting them
- * would lose the leave. */
+ * upstream, or dirty (a leave lingering or waiting for the budget), are
+ * skipped: evicting them would lose the leave. They become evictable once
+ * the reconciler has sent it (up_state NONE, off the dirty list). */
 static void
 evict_idle(struct registry *r)
 {
@@ -337,8 +331,30 @@ registry_mark_dirty(struct registry *r, struct reg_channel *ch)
 	if (ch->dirty)
 		return;
 	ch->dirty = 1;
-	ch->dnext = r->dirty_head;
-	r->dirty_head = ch;
+	ch->dnext = NULL;
+	ch->dprev = r->dirty_tail;
+	if (r->dirty_tail)
+		r->dirty_tail->dnext = ch;
+	else
+		r->dirty_head = ch;
+	r->dirty_tail = ch;
+}
+
+void
+registry_clear_dirty(struct registry *r, struct reg_channel *ch)
+{
+	if (!ch->dirty)
+		return;
+	if (ch->dprev)
+		ch->dprev->dnext = ch->dnext;
+	else
+		r->dirty_head = ch->dnext;
+	if (ch->dnext)
+		ch->dnext->dprev = ch->dprev;
+	else
+		r->dirty_tail = ch->dprev;
+	ch->dprev = ch->dnext = NULL;
+	ch->dirty = 0;
 }
 
 struct reg_channel *
@@ -346,12 +362,29 @@ registry_pop_dirty(struct registry *r)
 {
 	struct reg_channel *ch = r->dirty_head;
 
-	if (!ch)
-		return NULL;
-	r->dirty_head = ch->dnext;
-	ch->dnext = NULL;
-	ch->dirty = 0;
+	if (ch)
+		registry_clear_dirty(r, ch);
 	return ch;
+}
+
+enum reg_up_action
+registry_up_action(const struct reg_channel *ch, uint64_t now_ms, uint64_t linger_ms,
+		   uint64_t *due_ms)
+{
+	uint64_t due;
+
+	if (ch->n_members)
+		return ch->up_state == UPCH_NONE ? REG_UP_JOIN : REG_UP_NOTHING;
+	if (ch->up_state == UPCH_NONE)
+		return REG_UP_NOTHING;
+	due = ch->want_changed_ms + linger_ms;
+	if (due < ch->want_changed_ms)
+		due = UINT64_MAX;	/* a linger to the end of time */
+	if (now_ms >= due)
+		return REG_UP_LEAVE;
+	if (due_ms)
+		*due_ms = due;
+	return REG_UP_LINGER;
 }
 
 struct reg_channel *
@@ -402,5 +435,21 @@ registry_check(const struct registry *r)
 	for (ch = r->idle_head; ch; ch = ch->inext)
 		if (ch->n_members)
 			return -5;
+	/* the dirty list: linked both ways, exactly the channels marked dirty */
+	{
+		const struct reg_channel *prev = NULL;
+		uint32_t ndirty = 0, marked = 0;
+
+		for (ch = r->dirty_head; ch; prev = ch, ch = ch->dnext) {
+			if (!ch->dirty || ch->dprev != prev || ++ndirty > nch)
+				return -6;
+		}
+		if (r->dirty_tail != prev)
+			return -6;
+		for (ch = registry_first(r, &it); ch; ch = registry_next(r, ch, &it))
+			marked += ch->dirty;
+		if (marked != ndirty)
+			return -6;
+	}
 	return 0;
 }

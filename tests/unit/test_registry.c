@@ -310,6 +310,98 @@ registry_dirty_list_idempotent(void)
 }
 
 static void
+registry_dirty_list_fifo_and_clear(void)
+{
+	struct registry r;
+	struct reg_sub a = { 0 };
+	struct reg_channel *x, *y, *z;
+
+	registry_init(&r);
+	sub(&r, &a, "x", &x);
+	sub(&r, &a, "y", &y);
+	sub(&r, &a, "z", &z);
+	/* popped in the order marked: joins go out in the order asked */
+	registry_mark_dirty(&r, z);
+	registry_mark_dirty(&r, x);
+	registry_mark_dirty(&r, y);
+	registry_mark_dirty(&r, z);	/* already on: keeps its place */
+	CHECK_EQ_INT(registry_check(&r), 0);
+	CHECK(registry_pop_dirty(&r) == z);
+	CHECK(registry_pop_dirty(&r) == x);
+	CHECK(registry_pop_dirty(&r) == y);
+	CHECK(registry_pop_dirty(&r) == NULL);
+	/* cleared from the middle, the head and the tail */
+	registry_mark_dirty(&r, x);
+	registry_mark_dirty(&r, y);
+	registry_mark_dirty(&r, z);
+	registry_clear_dirty(&r, y);
+	CHECK_EQ_INT(y->dirty, 0);
+	CHECK_EQ_INT(registry_check(&r), 0);
+	registry_clear_dirty(&r, y);	/* not on it: nothing happens */
+	CHECK_EQ_INT(registry_check(&r), 0);
+	registry_clear_dirty(&r, x);
+	CHECK(r.dirty_head == z && r.dirty_tail == z);
+	CHECK_EQ_INT(registry_check(&r), 0);
+	registry_clear_dirty(&r, z);
+	CHECK(r.dirty_head == NULL && r.dirty_tail == NULL);
+	CHECK_EQ_INT(registry_check(&r), 0);
+	/* a dirty channel freed with the registry leaves nothing behind */
+	registry_mark_dirty(&r, y);
+	registry_unsubscribe_all(&r, &a, NULL, NULL);
+	CHECK_EQ_INT(registry_check(&r), 0);
+	registry_free(&r);
+}
+
+static void
+registry_up_action_cases(void)
+{
+	struct registry r;
+	struct reg_sub a = { 0 };
+	struct reg_channel *ch;
+	uint64_t due = 0;
+
+	registry_init(&r);
+	sub(&r, &a, "news", &ch);
+	ch->want_changed_ms = 1000;
+	/* wanted: join unless UW has it (acked, waiting for the ack, refused) */
+	CHECK_EQ_INT(registry_up_action(ch, 1000, 5000, &due), REG_UP_JOIN);
+	ch->up_state = UPCH_JOIN_SENT;
+	CHECK_EQ_INT(registry_up_action(ch, 1000, 5000, &due), REG_UP_NOTHING);
+	ch->up_state = UPCH_ACKED;
+	CHECK_EQ_INT(registry_up_action(ch, 1000, 5000, &due), REG_UP_NOTHING);
+	ch->up_state = UPCH_ACK_FAILED;
+	CHECK_EQ_INT(registry_up_action(ch, 1000, 5000, &due), REG_UP_NOTHING);
+	/* unwanted and joined: lingers until want_changed_ms + linger */
+	CHECK_EQ_INT(unsub(&r, &a, "news", NULL), REG_LAST);
+	ch->up_state = UPCH_ACKED;
+	ch->want_changed_ms = 1000;
+	CHECK_EQ_INT(registry_up_action(ch, 1000, 5000, &due), REG_UP_LINGER);
+	CHECK_EQ_UINT(due, 6000);
+	CHECK_EQ_INT(registry_up_action(ch, 5999, 5000, &due), REG_UP_LINGER);
+	CHECK_EQ_INT(registry_up_action(ch, 6000, 5000, &due), REG_UP_LEAVE);
+	CHECK_EQ_INT(registry_up_action(ch, UINT64_MAX, 5000, &due), REG_UP_LEAVE);
+	/* no linger: at once, even at time zero */
+	ch->want_changed_ms = 0;
+	CHECK_EQ_INT(registry_up_action(ch, 0, 0, &due), REG_UP_LEAVE);
+	/* a huge linger does not wrap around into "due long ago" */
+	ch->want_changed_ms = 1000;
+	CHECK_EQ_INT(registry_up_action(ch, 2000, UINT64_MAX, &due), REG_UP_LINGER);
+	CHECK_EQ_UINT(due, UINT64_MAX);
+	/* a clock behind want_changed_ms: still lingering */
+	CHECK_EQ_INT(registry_up_action(ch, 10, 5000, &due), REG_UP_LINGER);
+	/* unwanted and not joined (left, or never joined): nothing */
+	ch->up_state = UPCH_NONE;
+	CHECK_EQ_INT(registry_up_action(ch, 99999, 5000, &due), REG_UP_NOTHING);
+	/* back during the linger: nothing to send, no second join */
+	ch->up_state = UPCH_ACKED;
+	CHECK_EQ_INT(sub(&r, &a, "news", NULL), REG_FIRST);
+	CHECK_EQ_INT(registry_up_action(ch, 2000, 5000, &due), REG_UP_NOTHING);
+	registry_unsubscribe_all(&r, &a, NULL, NULL);
+	ch->up_state = UPCH_NONE;
+	registry_free(&r);
+}
+
+static void
 registry_seq_monotonic(void)
 {
 	struct registry r;
@@ -847,6 +939,8 @@ CHECK_MAIN(
 	CHECK_TEST(registry_is_member_cases),
 	CHECK_TEST(registry_subscribe_rejects_too_long_name),
 	CHECK_TEST(registry_dirty_list_idempotent),
+	CHECK_TEST(registry_dirty_list_fifo_and_clear),
+	CHECK_TEST(registry_up_action_cases),
 	CHECK_TEST(registry_seq_monotonic),
 	CHECK_TEST(registry_eviction_keeps_seq_monotonic),
 	CHECK_TEST(registry_eviction_oldest_idle_first),
