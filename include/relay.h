@@ -17,6 +17,7 @@
 #include "registry.h"
 #include "resolver.h"
 #include "seenset.h"
+#include "tokenbucket.h"
 #include "uptls.h"
 #include "wsframe.h"
 
@@ -92,6 +93,23 @@ struct upstream {
 	uint64_t unrouted, joins_sent, leaves_sent, connects, disconnects;
 	struct log_ratelimit rl_malformed;
 	struct log_ratelimit rl_ack;
+	/* One budget for every join and leave sent to UW (upstream.budget),
+	 * kept across reconnects; sul_reconcile wakes the reconciler when a
+	 * token is due or a lingering leave is over. */
+	struct tokenbucket budget;
+	lws_sorted_usec_list_t sul_reconcile;
+	uint64_t budget_stalls;		/* times the reconciler stopped on an empty bucket */
+	uint64_t join_wait_last_ms, join_wait_max_ms;	/* first subscriber to its join */
+	uint32_t sent_win[10];		/* joins + leaves sent per second, the last 10 s ... */
+	uint64_t sent_win_sec[10];	/* ... and which second each slot counts */
+	struct log_ratelimit rl_budget;
+};
+
+/* What /api/stream/status and /metrics show of the budget. */
+struct upstream_budget_info {
+	double rate, burst, tokens;
+	uint32_t queued_joins, queued_leaves, lingering;
+	uint64_t sent_10s;		/* joins + leaves in the last 10 s */
 };
 
 /* A REST-polled channel (source.c). */
@@ -120,6 +138,7 @@ struct source {
 	/* what status shows */
 	int last_status;
 	uint64_t last_poll_ms;
+	uint64_t last_poll_mono_ms;	/* when the last request started; 0: never */
 	char last_error[200];
 	uint64_t polls, rows, malformed, errors;
 	struct seenset seen;
@@ -143,8 +162,7 @@ struct session {
 	size_t replay_bonus;		/* queue allowance still owed to a resume replay */
 	char *rx;			/* a client message arriving in pieces, or NULL */
 	size_t rx_len;
-	double msg_tokens;		/* token bucket for client messages */
-	uint64_t msg_last_ms;
+	struct tokenbucket msg_budget;	/* clients.max_msg_rate: messages and ?channels= names */
 	/* HTTP answer in progress */
 	unsigned char *http_buf;	/* LWS_PRE + body */
 	size_t http_len, http_sent;
@@ -221,8 +239,14 @@ void upstream_resolved(struct upstream *up);
 void upstream_reconfigure(struct upstream *up);
 /* Leaves UW politely and stops reconnecting. */
 void upstream_stop(struct upstream *up);
-/* A channel got its first subscriber or lost its last: reconcile. */
+/* A channel got its first subscriber or lost its last: reconcile (a
+ * join at once if the budget allows, a leave after upstream.leave_delay). */
 void upstream_channel_changed(struct upstream *up, struct reg_channel *ch);
+/* The configuration was reloaded: the reconciler runs again under the new
+ * budget and leave_delay. */
+void upstream_config_changed(struct upstream *up);
+/* Fills *out with the join/leave budget's state now. */
+void upstream_budget_info(const struct upstream *up, struct upstream_budget_info *out);
 void upstream_free(struct upstream *up);
 /* "connected", "disconnected", "disabled" or "unauthorized". */
 const char *upstream_status_word(const struct upstream *up);

@@ -165,6 +165,23 @@ status_json(struct relay *r)
 	cJSON_AddNumberToObject(uw, "connects", (double)up->connects);
 	cJSON_AddNumberToObject(uw, "disconnects", (double)up->disconnects);
 	{
+		struct upstream_budget_info b;
+		cJSON *bo = cJSON_AddObjectToObject(uw, "budget");
+
+		upstream_budget_info(up, &b);
+		cJSON_AddNumberToObject(bo, "rate", b.rate);
+		cJSON_AddNumberToObject(bo, "burst", b.burst);
+		cJSON_AddNumberToObject(bo, "tokens", (double)(int64_t)(b.tokens * 1000) / 1000.0);
+		cJSON_AddNumberToObject(bo, "queued_joins", b.queued_joins);
+		cJSON_AddNumberToObject(bo, "queued_leaves", b.queued_leaves);
+		cJSON_AddNumberToObject(bo, "lingering_leaves", b.lingering);
+		cJSON_AddNumberToObject(bo, "leave_delay", r->cfg.leave_delay);
+		cJSON_AddNumberToObject(bo, "sent_last_10s", (double)b.sent_10s);
+		cJSON_AddNumberToObject(bo, "stalls", (double)up->budget_stalls);
+		cJSON_AddNumberToObject(bo, "join_wait_last_ms", (double)up->join_wait_last_ms);
+		cJSON_AddNumberToObject(bo, "join_wait_max_ms", (double)up->join_wait_max_ms);
+	}
+	{
 		cJSON *srcs = cJSON_AddObjectToObject(root, "sources");
 		uint64_t mono = relay_mono_ms();
 

@@ -86,6 +86,27 @@ metrics_text(struct relay *r)
 	fprintf(f, "uwrelay_joins_total %llu\n", (unsigned long long)up->joins_sent);
 	head(f, "leaves_total", "counter", "Leave messages sent to UW.");
 	fprintf(f, "uwrelay_leaves_total %llu\n", (unsigned long long)up->leaves_sent);
+	{
+		struct upstream_budget_info b;
+
+		upstream_budget_info(up, &b);
+		head(f, "upstream_budget_rate", "gauge", "Joins and leaves per second the budget allows (upstream.budget.rate).");
+		fprintf(f, "uwrelay_upstream_budget_rate %g\n", b.rate);
+		head(f, "upstream_budget_burst", "gauge", "Largest burst of joins and leaves (upstream.budget.burst).");
+		fprintf(f, "uwrelay_upstream_budget_burst %g\n", b.burst);
+		head(f, "upstream_budget_tokens", "gauge", "Joins and leaves that could be sent now.");
+		fprintf(f, "uwrelay_upstream_budget_tokens %.3f\n", b.tokens);
+		head(f, "upstream_budget_stalls_total", "counter", "Times the reconciler stopped on an empty budget.");
+		fprintf(f, "uwrelay_upstream_budget_stalls_total %llu\n", (unsigned long long)up->budget_stalls);
+		head(f, "upstream_queued_joins", "gauge", "Joins waiting for the budget (or for the UW link).");
+		fprintf(f, "uwrelay_upstream_queued_joins %u\n", b.queued_joins);
+		head(f, "upstream_queued_leaves", "gauge", "Leaves due but waiting for the budget.");
+		fprintf(f, "uwrelay_upstream_queued_leaves %u\n", b.queued_leaves);
+		head(f, "upstream_lingering_leaves", "gauge", "Channels nobody wants, left once upstream.leave_delay is over.");
+		fprintf(f, "uwrelay_upstream_lingering_leaves %u\n", b.lingering);
+		head(f, "upstream_join_wait_max_seconds", "gauge", "Longest wait of a join, from its first subscriber to its sending.");
+		fprintf(f, "uwrelay_upstream_join_wait_max_seconds %.3f\n", (double)up->join_wait_max_ms / 1000.0);
+	}
 
 	if (r->cl.mode != CLUSTER_STANDALONE) {
 		const struct cluster *cl = &r->cl;

@@ -342,6 +342,8 @@ reload(struct relay *r)
 	session_config_changed(r);
 	if (url_changed)
 		upstream_reconfigure(&r->up);
+	else
+		upstream_config_changed(&r->up);	/* budget, leave_delay */
 	r->reloads++;
 	log_msg(LOG_INFO, "relay: configuration reloaded from %s", r->config_path);
 }

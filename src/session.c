@@ -377,6 +377,38 @@ session_path_known(struct relay *r, const char *uri)
 	       config_endpoint_by_path(&r->cfg, path, strlen(path)) != NULL;
 }
 
+/* Subscribes to each name of list[0..len), "a,b,c", as if each came in a
+ * subscribe message: each takes a token of the socket's message budget
+ * and counts against clients.max_channels, so ?channels= cannot do more
+ * than messages could. A name beyond the budget gets a rate_limited
+ * notice (and one beyond max_channels too_many_channels); the socket
+ * stays open. */
+static void
+subscribe_list(struct session *s, const char *list, size_t len, const struct resume *rs)
+{
+	struct relay *r = s->relay;
+	const char *p = list, *end = list + len;
+
+	while (p < end) {
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+		size_t l = (size_t)((comma ? comma : end) - p);
+
+		if (l && !tokenbucket_take(&s->msg_budget, r->cfg.max_msg_rate, 2 * r->cfg.max_msg_rate,
+					   relay_mono_ms())) {
+			char shown[CHNAME_MAX + 1];
+			size_t n = l > CHNAME_MAX ? CHNAME_MAX : l;
+
+			for (size_t i = 0; i < n; i++)
+				shown[i] = (unsigned char)p[i] < 0x80 ? p[i] : '?';
+			shown[n] = '\0';
+			notice_kv(s, "error", shown, "rate_limited",
+				  "more channels at once than clients.max_msg_rate allows: subscribe to this one later");
+		} else if (l)
+			subscribe(s, p, l, rs);
+		p += l + (comma != NULL);
+	}
+}
+
 int
 session_established(struct session *s, struct lws *wsi, struct relay *r)
 {
@@ -424,20 +456,8 @@ session_established(struct session *s, struct lws *wsi, struct relay *r)
 	}
 	s->generic = 1;
 	log_msg(LOG_DEBUG, "session: new subscriber on %s", path);
-	if (lws_get_urlarg_by_name(wsi, "channels", arg, sizeof(arg))) {
-		const char *p = arg + strlen("channels=");
-
-		/* lws returns "channels=a,b": subscribe to each name in turn */
-		while (*p) {
-			size_t l = strcspn(p, ",");
-
-			if (l)
-				subscribe(s, p, l, &rs);
-			p += l;
-			if (*p == ',')
-				p++;
-		}
-	}
+	if (lws_get_urlarg_by_name(wsi, "channels", arg, sizeof(arg)))
+		subscribe_list(s, arg + strlen("channels="), strlen(arg) - strlen("channels="), &rs);
 	return 0;
 }
 
@@ -483,21 +503,13 @@ handle_message(struct session *s, const char *in, size_t len)
 	struct relay *r = s->relay;
 	struct climsg m;
 
-	/* token bucket: max_msg_rate per second, bursts of twice that */
-	{
-		uint64_t now = relay_mono_ms();
-		double rate = r->cfg.max_msg_rate, burst = 2 * rate;
-
-		s->msg_tokens += (double)(now - s->msg_last_ms) * rate / 1000.0;
-		if (s->msg_tokens > burst || !s->msg_last_ms)
-			s->msg_tokens = burst;
-		s->msg_last_ms = now;
-		if (s->msg_tokens < 1) {
-			log_msg(LOG_INFO, "session: closing a client sending more than %g messages/s", rate);
-			session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "message rate limit exceeded");
-			return 0;
-		}
-		s->msg_tokens -= 1;
+	/* max_msg_rate per second, bursts of twice that */
+	if (!tokenbucket_take(&s->msg_budget, r->cfg.max_msg_rate, 2 * r->cfg.max_msg_rate,
+			      relay_mono_ms())) {
+		log_msg(LOG_INFO, "session: closing a client sending more than %g messages/s",
+			r->cfg.max_msg_rate);
+		session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "message rate limit exceeded");
+		return 0;
 	}
 	if (!s->generic) {
 		notice_kv(s, "error", NULL, "read_only_endpoint",

@@ -1,8 +1,9 @@
 /* source.c: REST-polled channels (UW data with no WebSocket channel, such
  * as congress trades), made to look like any other channel.
  *
- * A source polls only while its channel has subscribers: at once when the
- * first one arrives, then every `interval`. Each row of the answer not
+ * A source polls only while its channel has subscribers: when the first
+ * one arrives (at once, or at last poll + interval if that is later), then
+ * every `interval`. Each row of the answer not
  * seen before is published, oldest first, through the same envelope,
  * history and fan-out as WebSocket frames, its JSON text spliced as is.
  * 429 and 5xx back off (at least Retry-After), 401/403 are shown in status,
@@ -166,6 +167,7 @@ start_request(struct source *src)
 	src->conn_error = 0;
 	src->polls++;
 	src->last_poll_ms = relay_now_ms();
+	src->last_poll_mono_ms = relay_mono_ms();
 	if (!lws_client_connect_via_info(&i)) {
 		src->wsi = NULL;
 		src->conn_error = 1;
@@ -223,12 +225,21 @@ void
 source_wanted(struct source *src, int on)
 {
 	if (on && !src->polling) {
+		uint64_t now = relay_mono_ms(), at = now,
+			 every = (uint64_t)(src->cfg.interval * 1000);
+
 		src->polling = 1;
-		/* first subscriber: poll now, unless a back-off is still running */
-		if (!src->wsi && !src->resolving &&
-		    (!src->next_poll_at_ms || src->next_poll_at_ms <= relay_mono_ms() || !src->failures))
-			schedule(src, 0);
-		log_msg(LOG_INFO, "source %s: polling %s every %g s", src->cfg.channel, src->path_shown,
+		/* first subscriber: poll now if the last poll is an interval
+		 * old, else when it will be, so subscribe/unsubscribe churn
+		 * costs UW at most one request per interval; and never sooner
+		 * than a back-off still running */
+		if (src->last_poll_mono_ms && src->last_poll_mono_ms + every > now)
+			at = src->last_poll_mono_ms + every;
+		if (src->failures && src->next_poll_at_ms > at)
+			at = src->next_poll_at_ms;
+		if (!src->wsi && !src->resolving)
+			schedule(src, at - now);
+		log_msg(LOG_DEBUG, "source %s: polling %s every %g s", src->cfg.channel, src->path_shown,
 			src->cfg.interval);
 	} else if (!on && src->polling) {
 		src->polling = 0;
@@ -236,7 +247,7 @@ source_wanted(struct source *src, int on)
 			lws_sul_cancel(&src->sul);
 			src->next_poll_at_ms = 0;
 		}
-		log_msg(LOG_INFO, "source %s: no subscribers, polling stops", src->cfg.channel);
+		log_msg(LOG_DEBUG, "source %s: no subscribers, polling stops", src->cfg.channel);
 	}
 }
 

@@ -8,6 +8,17 @@
  * with what UW was told, so any burst of subscribe/unsubscribe collapses
  * into at most one message per channel and nothing is sent while down.
  *
+ * Politeness: UW can throttle or revoke a token that misbehaves, so what
+ * browsers do must not reach UW unfiltered. Every join and leave (the
+ * rejoin after a reconnect too) takes a token from one bucket
+ * (upstream.budget); when it is empty the reconciler stops and
+ * sul_reconcile wakes it when the next token is due, joins before leaves
+ * (someone waits for a join, nobody for a leave). A channel whose last
+ * subscriber leaves is left only upstream.leave_delay later if still
+ * unwanted, so sockets opening and closing cost UW nothing. Pings, pongs
+ * and the close are protocol upkeep, not driven by browsers: they do not
+ * take tokens.
+ *
  * Health: our own timer rather than lws' validity policy, because the
  * config allows fractional seconds and because only silence (no frame and
  * no pong) should lead to a ping, and only a missing pong to a reconnect.
@@ -63,6 +74,8 @@ static void schedule_retry(struct upstream *up);
 static void hang_up(struct upstream *up, uint16_t code);
 static void health_cb(lws_sorted_usec_list_t *sul);
 static void ack_cb(lws_sorted_usec_list_t *sul);
+static void reconcile_cb(lws_sorted_usec_list_t *sul);
+static int reconcile(struct upstream *up, struct lws *wsi);
 
 void
 upstream_init(struct upstream *up, struct relay *r)
@@ -71,6 +84,7 @@ upstream_init(struct upstream *up, struct relay *r)
 	up->relay = r;
 	up->rl_malformed = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
 	up->rl_ack = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
+	up->rl_budget = (struct log_ratelimit)LOG_RATELIMIT_INIT(60000, 1);
 }
 
 const char *
@@ -316,9 +330,101 @@ upstream_reconfigure(struct upstream *up)
 void
 upstream_channel_changed(struct upstream *up, struct reg_channel *ch)
 {
+	/* the linger of a leave, and the wait of a join, count from here */
+	ch->want_changed_ms = relay_mono_ms();
 	registry_mark_dirty(&up->relay->reg, ch);
 	if (up->state == UP_CONNECTED && up->wsi)
 		lws_callback_on_writable(up->wsi);
+}
+
+void
+upstream_config_changed(struct upstream *up)
+{
+	if (up->state == UP_CONNECTED && up->wsi && up->relay->reg.dirty_head)
+		lws_callback_on_writable(up->wsi);
+}
+
+static uint64_t
+leave_delay_ms(const struct upstream *up)
+{
+	return (uint64_t)(up->relay->cfg.leave_delay * 1000);
+}
+
+static double
+budget_rate(const struct upstream *up)
+{
+	return up->relay->cfg.budget_rate;
+}
+
+static double
+budget_burst(const struct upstream *up)
+{
+	return (double)up->relay->cfg.budget_burst;
+}
+
+/* Counts a join or leave in the per-second slots of the last 10 s. */
+static void
+count_sent(struct upstream *up, uint64_t now_ms)
+{
+	uint64_t sec = now_ms / 1000;
+	unsigned i = (unsigned)(sec % 10);
+
+	if (up->sent_win_sec[i] != sec) {
+		up->sent_win_sec[i] = sec;
+		up->sent_win[i] = 0;
+	}
+	up->sent_win[i]++;
+}
+
+void
+upstream_budget_info(const struct upstream *up, struct upstream_budget_info *out)
+{
+	struct registry *reg = &up->relay->reg;
+	uint64_t now = relay_mono_ms(), sec = now / 1000, linger = leave_delay_ms(up);
+	struct reg_channel *ch;
+
+	memset(out, 0, sizeof(*out));
+	out->rate = budget_rate(up);
+	out->burst = budget_burst(up);
+	out->tokens = tokenbucket_peek(&up->budget, out->rate, out->burst, now);
+	for (unsigned i = 0; i < 10; i++)
+		if (sec - up->sent_win_sec[i] < 10)
+			out->sent_10s += up->sent_win[i];
+	for (ch = reg->dirty_head; ch; ch = ch->dnext)
+		switch (registry_up_action(ch, now, linger, NULL)) {
+		case REG_UP_JOIN:
+			out->queued_joins++;
+			break;
+		case REG_UP_LEAVE:
+			out->queued_leaves++;
+			break;
+		case REG_UP_LINGER:
+			out->lingering++;
+			break;
+		default:
+			break;
+		}
+}
+
+static void
+reconcile_cb(lws_sorted_usec_list_t *sul)
+{
+	struct upstream *up = lws_container_of(sul, struct upstream, sul_reconcile);
+
+	if (up->state == UP_CONNECTED && up->wsi && up->relay->reg.dirty_head)
+		lws_callback_on_writable(up->wsi);
+}
+
+/* Wakes the reconciler at mono time at_ms (0: nothing is due). */
+static void
+reconcile_at(struct upstream *up, uint64_t now_ms, uint64_t at_ms)
+{
+	if (!at_ms) {
+		lws_sul_cancel(&up->sul_reconcile);
+		return;
+	}
+	lws_sul_schedule(up->relay->ctx, 0, &up->sul_reconcile, reconcile_cb,
+			 (lws_usec_t)(at_ms > now_ms ? at_ms - now_ms : 0) * 1000);
 }
 
 static void
@@ -339,11 +445,14 @@ mark_all_wanted_dirty(struct upstream *up)
 {
 	struct registry *reg = &up->relay->reg;
 	struct reg_channel *ch;
+	uint64_t now = relay_mono_ms();
 	uint32_t it;
 
 	for (ch = registry_first(reg, &it); ch; ch = registry_next(reg, ch, &it))
-		if (ch->n_members && !source_by_channel(up->relay, ch->name, ch->name_len))
+		if (ch->n_members && !source_by_channel(up->relay, ch->name, ch->name_len)) {
+			ch->want_changed_ms = now;	/* a rejoin's wait counts from the reconnect */
 			registry_mark_dirty(reg, ch);
+		}
 }
 
 void
@@ -352,6 +461,7 @@ upstream_stop(struct upstream *up)
 	lws_sul_cancel(&up->sul_retry);
 	lws_sul_cancel(&up->sul_health);
 	lws_sul_cancel(&up->sul_ack);
+	lws_sul_cancel(&up->sul_reconcile);
 	if (up->state == UP_DISABLED)
 		return;
 	up->state = UP_STOPPED;
@@ -365,6 +475,7 @@ upstream_free(struct upstream *up)
 	lws_sul_cancel(&up->sul_retry);
 	lws_sul_cancel(&up->sul_health);
 	lws_sul_cancel(&up->sul_ack);
+	lws_sul_cancel(&up->sul_reconcile);
 	free(up->hs_buf);
 	up->hs_buf = NULL;
 	wsf_rx_free(&up->wsrx);
@@ -607,10 +718,6 @@ hang_up(struct upstream *up, uint16_t code)
 static int
 on_writeable(struct upstream *up, struct lws *wsi)
 {
-	struct registry *reg = &up->relay->reg;
-	struct reg_channel *ch;
-	char msg[160];
-
 	if (up->hs_state == UPHS_SEND)
 		return send_upgrade(up, wsi);
 	if (up->hs_state != UPHS_DONE)
@@ -646,34 +753,98 @@ on_writeable(struct upstream *up, struct lws *wsi)
 			return 0;
 		}
 	}
-	while ((ch = registry_pop_dirty(reg))) {
-		int want = ch->n_members > 0;
+	return reconcile(up, wsi);
+}
 
-		if (want && ch->up_state == UPCH_NONE) {
-			snprintf(msg, sizeof(msg), "{\"channel\":\"%s\",\"msg_type\":\"join\"}", ch->name);
-			ch->up_state = UPCH_JOIN_SENT;
-			ch->join_sent_ms = relay_mono_ms();
-			up->joins_sent++;
-			if (lws_dll2_is_detached(&up->sul_ack.list))
-				lws_sul_schedule(up->relay->ctx, 0, &up->sul_ack, ack_cb,
-						 (lws_usec_t)(up->relay->cfg.ack_timeout * 1e6));
-			log_msg(LOG_INFO, "upstream: join %s", ch->name);
-		} else if (!want && ch->up_state != UPCH_NONE) {
-			snprintf(msg, sizeof(msg), "{\"channel\":\"%s\",\"msg_type\":\"leave\"}", ch->name);
-			ch->up_state = UPCH_NONE;
-			ch->ack_status[0] = '\0';
-			up->leaves_sent++;
-			log_msg(LOG_INFO, "upstream: leave %s", ch->name);
-		} else
-			continue;
-		if (send_frame(up, wsi, WSF_OP_TEXT, msg, strlen(msg)))
-			return -1;
-		if (lws_send_pipe_choked(wsi)) {
-			if (reg->dirty_head)
-				lws_callback_on_writable(wsi);
-			return 0;
+/* Sends one join or leave for ch. Returns 0, or -1 if lws could not take it. */
+static int
+send_join_leave(struct upstream *up, struct lws *wsi, struct reg_channel *ch, int join,
+		uint64_t now)
+{
+	char msg[160];
+
+	snprintf(msg, sizeof(msg), "{\"channel\":\"%s\",\"msg_type\":\"%s\"}", ch->name,
+		 join ? "join" : "leave");
+	registry_clear_dirty(&up->relay->reg, ch);
+	count_sent(up, now);
+	if (join) {
+		uint64_t waited = now >= ch->want_changed_ms ? now - ch->want_changed_ms : 0;
+
+		ch->up_state = UPCH_JOIN_SENT;
+		ch->join_sent_ms = now;
+		up->joins_sent++;
+		up->join_wait_last_ms = waited;
+		if (waited > up->join_wait_max_ms)
+			up->join_wait_max_ms = waited;
+		if (lws_dll2_is_detached(&up->sul_ack.list))
+			lws_sul_schedule(up->relay->ctx, 0, &up->sul_ack, ack_cb,
+					 (lws_usec_t)(up->relay->cfg.ack_timeout * 1e6));
+		/* debug: under churn one line per message would flood the log */
+		log_msg(LOG_DEBUG, "upstream: join %s (waited %llu ms)", ch->name,
+			(unsigned long long)waited);
+	} else {
+		ch->up_state = UPCH_NONE;
+		ch->ack_status[0] = '\0';
+		up->leaves_sent++;
+		log_msg(LOG_DEBUG, "upstream: leave %s", ch->name);
+	}
+	return send_frame(up, wsi, WSF_OP_TEXT, msg, strlen(msg));
+}
+
+/* The bucket is empty: stop, and come back when the next token is due. */
+static int
+budget_stall(struct upstream *up, uint64_t now)
+{
+	uint64_t wait = tokenbucket_wait_ms(&up->budget, budget_rate(up), budget_burst(up), now);
+
+	up->budget_stalls++;
+	log_limited(&up->rl_budget, now, LOG_INFO,
+		    "upstream: join/leave budget (%g/s, burst %lld) used up; the rest wait their turn",
+		    budget_rate(up), (long long)up->relay->cfg.budget_burst);
+	reconcile_at(up, now, wait == UINT64_MAX ? 0 : now + (wait ? wait : 1));
+	return 0;
+}
+
+/* Brings UW in line with what subscribers want, as far as the budget
+ * allows: first every join due, then every leave due; lingering leaves
+ * and whatever the budget holds back stay on the dirty list, and
+ * sul_reconcile comes back for them. O(dirty channels) per call. */
+static int
+reconcile(struct upstream *up, struct lws *wsi)
+{
+	struct registry *reg = &up->relay->reg;
+	uint64_t now = relay_mono_ms(), linger = leave_delay_ms(up), wake = 0, due;
+	double rate = budget_rate(up), burst = budget_burst(up);
+	struct reg_channel *ch, *next;
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (ch = reg->dirty_head; ch; ch = next) {
+			enum reg_up_action a = registry_up_action(ch, now, linger, &due);
+
+			next = ch->dnext;
+			if (a == REG_UP_NOTHING) {
+				registry_clear_dirty(reg, ch);
+				continue;
+			}
+			if (a == REG_UP_LINGER) {
+				if (!wake || due < wake)
+					wake = due;
+				continue;
+			}
+			if ((a == REG_UP_JOIN) != (pass == 0))
+				continue;	/* joins in the first pass, leaves in the second */
+			if (!tokenbucket_take(&up->budget, rate, burst, now))
+				return budget_stall(up, now);
+			if (send_join_leave(up, wsi, ch, a == REG_UP_JOIN, now))
+				return -1;
+			if (lws_send_pipe_choked(wsi)) {
+				if (reg->dirty_head)
+					lws_callback_on_writable(wsi);
+				return 0;
+			}
 		}
 	}
+	reconcile_at(up, now, wake);
 	return 0;
 }
 
@@ -708,6 +879,7 @@ on_lost(struct upstream *up, const char *why)
 	up->wsi = NULL;
 	lws_sul_cancel(&up->sul_health);
 	lws_sul_cancel(&up->sul_ack);
+	lws_sul_cancel(&up->sul_reconcile);
 	up->unacked = 0;
 	reset_channels(up);
 	up->connected_since_ms = 0;
