@@ -17,7 +17,8 @@ class TestGeneric(harness.IntegrationTest):
         super().setUp()
         # these tests send requests in quick bursts: lift the per-client message rate limit
         # (it has its own test below)
-        self.sim, self.relay = self.sim_and_relay(clients={"max_msg_rate": 10000})
+        # leave_delay 0: these tests watch the leave follow the last unsubscribe
+        self.sim, self.relay = self.sim_and_relay(clients={"max_msg_rate": 10000}, upstream={"leave_delay": 0})
 
     def joined(self, *channels):
         wait_until(lambda: all(self.sim.stats()["joined"].get(ch) == 1 for ch in channels), 5,

@@ -21,7 +21,8 @@ class TestRefcount(harness.IntegrationTest):
 
     def setUp(self):
         super().setUp()
-        self.sim, self.relay = self.sim_and_relay()
+        # about the refcount, not the leave linger (test_budget.py): leave at once
+        self.sim, self.relay = self.sim_and_relay(upstream={"leave_delay": 0})
         self.marker = self.client(self.relay, "/api/stream/ws")
         self.marker_n = 0
 

@@ -18,7 +18,8 @@ class TestReload(harness.IntegrationTest):
 
     def setUp(self):
         super().setUp()
-        self.sim, self.relay = self.sim_and_relay()
+        # leave_delay 0: these tests watch the leave follow a reload's unsubscribe
+        self.sim, self.relay = self.sim_and_relay(upstream={"leave_delay": 0})
         self.cfg = copy.deepcopy(self.relay.config)
 
     def reload_and_wait(self, cfg=None, text=None, outcome="reloaded"):
