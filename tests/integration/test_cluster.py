@@ -110,6 +110,9 @@ class ClusterTest(harness.IntegrationTest):
               "interest_ttl": 3, "redis_timeout": 1}
         cl.update(over.pop("cluster", {}))
         over.setdefault("clients", {"max_msg_rate": 10000})
+        # the ingest leaves when the edges' wish expires (interest_ttl): no linger on top
+        # (the linger has its own test, test_budget.py)
+        over["upstream"] = dict({"leave_delay": 0}, **over.get("upstream", {}))
         return relay_config(free_port(), upstream_url, cluster=cl, **over)
 
     def start_ingest(self, redis, sim, name="ingest", **over):
