@@ -374,7 +374,7 @@ cookie_stands_in_for_the_token(void)
 	CHECK_EQ_INT(st(&a, (struct req){ .cookie = hdr }), 401);
 	/* one hex digit changed, cut short, another name, upper-case hex */
 	{
-		char bad[128];
+		char bad[160];
 		size_t eq = strlen(ACCESS_COOKIE_NAME) + 1;
 
 		snprintf(bad, sizeof(bad), "%s", c);
