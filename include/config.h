@@ -32,6 +32,8 @@ struct config {
 	int64_t listen_port;
 	int listen_allow_anonymous;	/* serve beyond loopback without auth */
 	char *listen_tls_cert, *listen_tls_key;
+	char **listen_hostnames;	/* names the relay is reached by (Host, own origins) */
+	size_t n_listen_hostnames;
 	/* upstream */
 	char *upstream_url;
 	char *token_file;
@@ -58,7 +60,7 @@ struct config {
 	double max_msg_rate;
 	int64_t max_connections;
 	int64_t max_per_ip;
-	char **allowed_origins;
+	char **allowed_origins;		/* beyond the relay's own; "*" = any */
 	size_t n_allowed_origins;
 	/* auth (secrets) */
 	char **auth_tokens;
@@ -109,6 +111,16 @@ int config_parse_rest_url(const char *url, struct config_url *out);
 /* The source whose channel is name, or NULL. */
 const struct config_source *config_source_by_channel(const struct config *cfg, const char *name,
 						     size_t len);
+
+/* Puts the origin s[0..len) ("scheme://host[:port]", scheme http or https)
+ * in normal form in out: lower case, the scheme's default port dropped.
+ * Returns 0, or -1 if it is not such an origin or does not fit in cap. */
+int config_origin_normal(const char *s, size_t len, char *out, size_t cap);
+/* 1 if host[0..len) is a host name (letters, digits, '-', '.'), an IPv4
+ * address or a bracketed IPv6 address; else 0. */
+int config_host_valid(const char *host, size_t len);
+/* 1 if the listen address is a loopback one (127.0.0.0/8, ::1, localhost). */
+int config_addr_is_loopback(const char *addr);
 
 /* Fills cfg with the built-in defaults. Returns 0, -1 on OOM. */
 int config_defaults(struct config *cfg);

@@ -190,7 +190,7 @@ struct relay {
 	struct access access;		/* subscriber tokens */
 	struct asset_dir static_files;	/* http.static_dir, loaded in memory */
 	struct ipcount per_ip;		/* WebSocket sessions per client address */
-	uint64_t auth_failures, origin_refusals, limit_refusals;
+	uint64_t auth_failures, origin_refusals, host_refusals, limit_refusals;
 	struct source *sources;		/* REST-polled channels */
 	size_t n_sources;
 	struct session *sessions;	/* WebSocket sessions */
@@ -309,12 +309,6 @@ void session_config_changed(struct relay *r);
 /* 1 if path (and query) names a WebSocket endpoint the relay serves. */
 int session_path_known(struct relay *r, const char *path);
 
-/* ---- access.c ---- */
-/* Checks a request against auth tokens and, for WebSocket upgrades, the
- * allowed origins and connection limits. Returns 0 if allowed, else the
- * HTTP status to refuse with and a reason in *why. */
-int access_check(struct relay *r, struct lws *wsi, int websocket, const char **why);
-
 /* ---- notify.c (systemd; no-ops outside it) ---- */
 void notify_ready(struct relay *r);
 void notify_status(struct relay *r);
@@ -332,6 +326,10 @@ uint64_t relay_mono_us(void);
 /* Answers an HTTP request for uri. Returns what the lws callback returns. */
 int http_api_request(struct session *s, struct lws *wsi, struct relay *r, const char *uri);
 int http_api_writeable(struct session *s, struct lws *wsi);
+/* Decides who may make wsi's request for path (access_decide on what lws
+ * parsed; counts refusals). Returns v->status: 0 to serve it. */
+int http_api_access(struct relay *r, struct lws *wsi, const char *path, int websocket,
+		    struct access_verdict *v);
 void http_api_closed(struct lws *wsi);
 /* Writes a complete small answer now (for refusals during an upgrade).
  * Returns 0 or -1. */

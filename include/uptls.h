@@ -8,7 +8,9 @@
  * with EBADF, "tls start fail"), so a raw wss:// client cannot work there.
  * The cost of doing it here: each received byte is copied once more, into
  * the memory BIO. Certificates are always verified: the system store plus
- * upstream.ca_file, and the host name (or IP address) of the URL. */
+ * upstream.ca_file, and the host name (or IP address) of the URL, which
+ * must be in the certificate's subjectAltName (no CN fallback).
+ * Renegotiation is refused. */
 #ifndef UWRELAY_UPTLS_H
 #define UWRELAY_UPTLS_H
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <yaml.h>
 #include "chname.h"
 #include "config.h"
@@ -52,10 +53,104 @@ struct maplist {
 #define SECTION(k, fields) { .key = k, .type = F_MAP, .sub = fields }
 #define END { .key = NULL }
 
+int
+config_host_valid(const char *h, size_t len)
+{
+	char buf[64];
+	unsigned char b[16];
+
+	if (!len || len > 253)
+		return 0;
+	if (h[0] == '[') {
+		if (len < 4 || h[len - 1] != ']' || len - 2 >= sizeof(buf))
+			return 0;
+		memcpy(buf, h + 1, len - 2);
+		buf[len - 2] = '\0';
+		return inet_pton(AF_INET6, buf, b) == 1;
+	}
+	/* a name or a dotted IPv4 address: the same characters; no empty label */
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)h[i];
+
+		if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9') &&
+		    c != '-' && c != '.')
+			return 0;
+		if (c == '.' && (i == 0 || h[i - 1] == '.'))
+			return 0;
+	}
+	return h[len - 1] != '.';
+}
+
+int
+config_origin_normal(const char *s, size_t len, char *out, size_t cap)
+{
+	const char *p, *end = s + len, *hend, *colon = NULL;
+	int tls, n;
+	long port = 0;
+
+	tls = len > 8 && !strncasecmp(s, "https://", 8);
+	if (!tls && !(len > 7 && !strncasecmp(s, "http://", 7)))
+		return -1;
+	p = s + (tls ? 8 : 7);
+	if (*p == '[') {
+		hend = memchr(p, ']', (size_t)(end - p));
+		if (!hend)
+			return -1;
+		hend++;
+	} else {
+		hend = p;
+		while (hend < end && *hend != ':')
+			hend++;
+	}
+	if (hend < end) {
+		if (*hend != ':' || hend + 1 == end || end - hend > 6)
+			return -1;
+		colon = hend;
+		for (const char *d = colon + 1; d < end; d++) {
+			if (*d < '0' || *d > '9')
+				return -1;
+			port = port * 10 + (*d - '0');
+		}
+		if (port < 1 || port > 65535)
+			return -1;
+	}
+	if (!config_host_valid(p, (size_t)(hend - p)))
+		return -1;
+	if (port == (tls ? 443 : 80))
+		port = 0;	/* "accepted both ways": the default port is never written */
+	n = snprintf(out, cap, "%s://%.*s", tls ? "https" : "http", (int)(hend - p), p);
+	if (n < 0 || (size_t)n >= cap)
+		return -1;
+	for (char *c = out; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	if (port) {
+		int m = snprintf(out + n, cap - (size_t)n, ":%ld", port);
+
+		if (m < 0 || (size_t)m >= cap - (size_t)n)
+			return -1;
+	}
+	return 0;
+}
+
+int
+config_addr_is_loopback(const char *addr)
+{
+	return !strncmp(addr, "127.", 4) || !strcmp(addr, "::1") || !strcmp(addr, "localhost");
+}
+
 static int
 origin_valid(const char *o)
 {
-	return (!strncmp(o, "http://", 7) || !strncmp(o, "https://", 8)) && !strchr(o + 8, '/');
+	char buf[300];
+
+	return !strcmp(o, "*") || !config_origin_normal(o, strlen(o), buf, sizeof(buf));
+}
+
+static int
+hostname_valid(const char *h)
+{
+	return config_host_valid(h, strlen(h));
 }
 
 static int
@@ -98,6 +193,8 @@ static const struct field listen_fields[] = {
 	NUM("port", F_INT, listen_port, 1, 65535),
 	BOOL("allow_anonymous", listen_allow_anonymous),
 	SECTION("tls", tls_fields),
+	LIST("hostnames", listen_hostnames, n_listen_hostnames, hostname_valid,
+	     "a host name (or an IPv4 or [IPv6] address) without a port"),
 	END
 };
 
@@ -130,7 +227,8 @@ static const struct field clients_fields[] = {
 	NUM("max_connections", F_INT, max_connections, 1, 10000000),
 	NUM("max_per_ip", F_INT, max_per_ip, 1, 10000000),
 	LIST("allowed_origins", allowed_origins, n_allowed_origins, origin_valid,
-	     "an origin such as https://example.com (scheme and host, no path)"),
+	     "an origin such as https://example.com or http://localhost:3000 (http or https, a host, "
+	     "an optional port; no path, no trailing '/'), or \"*\" for any origin"),
 	END
 };
 
@@ -297,6 +395,7 @@ config_free(struct config *cfg)
 	endpoints_free(cfg->endpoints, cfg->n_endpoints);
 	strlist_free(cfg->allowed_channels, cfg->n_allowed);
 	strlist_free(cfg->allowed_origins, cfg->n_allowed_origins);
+	strlist_free(cfg->listen_hostnames, cfg->n_listen_hostnames);
 	if (cfg->auth_tokens)
 		for (size_t i = 0; i < cfg->n_auth_tokens; i++)
 			if (cfg->auth_tokens[i])
@@ -884,8 +983,7 @@ check_config(struct pctx *c, struct config *cfg)
 		return fail(c, line_of(c, &cfg->upstream_url),
 			    "'url' must be a ws:// or wss:// URL with a host and no query, not '%s'",
 			    cfg->upstream_url);
-	if (strncmp(cfg->listen_address, "127.", 4) && strcmp(cfg->listen_address, "::1") &&
-	    strcmp(cfg->listen_address, "localhost") && !cfg->n_auth_tokens &&
+	if (!config_addr_is_loopback(cfg->listen_address) && !cfg->n_auth_tokens &&
 	    !cfg->auth_tokens_file[0] && !cfg->listen_allow_anonymous)
 		return fail(c, line_of(c, &cfg->listen_address),
 			    "listening on '%s' (beyond loopback) needs auth.tokens or auth.tokens_file, "

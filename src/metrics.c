@@ -189,6 +189,7 @@ metrics_text(struct relay *r)
 	head(f, "refused_total", "counter", "Requests refused, by reason.");
 	fprintf(f, "uwrelay_refused_total{reason=\"auth\"} %llu\n", (unsigned long long)r->auth_failures);
 	fprintf(f, "uwrelay_refused_total{reason=\"origin\"} %llu\n", (unsigned long long)r->origin_refusals);
+	fprintf(f, "uwrelay_refused_total{reason=\"host\"} %llu\n", (unsigned long long)r->host_refusals);
 	fprintf(f, "uwrelay_refused_total{reason=\"limit\"} %llu\n", (unsigned long long)r->limit_refusals);
 	head(f, "reloads_total", "counter", "Configuration reloads, by result.");
 	fprintf(f, "uwrelay_reloads_total{result=\"ok\"} %llu\n", (unsigned long long)r->reloads);

@@ -58,7 +58,7 @@ relay_of(struct lws *wsi)
 static int
 is_loopback(const char *addr)
 {
-	return !strncmp(addr, "127.", 4) || !strcmp(addr, "::1") || !strcmp(addr, "localhost");
+	return config_addr_is_loopback(addr);
 }
 
 /* lws logs a missing interface and goes on without a listener: check that
@@ -147,9 +147,29 @@ relay_ready(const struct relay *r)
 
 /* ---- browser-facing protocol: HTTP and WebSocket on one port ---- */
 
+/* The connection caps (not access.c's to decide): 0, or the status to
+ * refuse an upgrade with and why. */
+static int
+limits_refusal(struct relay *r, struct lws *wsi, const char **why)
+{
+	char ip[IPCOUNT_ADDR_MAX];
+
+	if (r->n_sessions >= (uint64_t)r->cfg.max_connections) {
+		*why = "the relay is at clients.max_connections";
+		return HTTP_STATUS_SERVICE_UNAVAILABLE;
+	}
+	lws_get_peer_simple(wsi, ip, sizeof(ip));
+	if (ipcount_get(&r->per_ip, ip) >= (uint32_t)r->cfg.max_per_ip) {
+		*why = "too many connections from this address (clients.max_per_ip)";
+		return 429;
+	}
+	return 0;
+}
+
 static int
 confirm_upgrade(struct lws *wsi, struct relay *r, const char *what)
 {
+	struct access_verdict v;
 	char uri[512];
 	const char *why;
 	int status;
@@ -166,7 +186,10 @@ confirm_upgrade(struct lws *wsi, struct relay *r, const char *what)
 	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || !session_path_known(r, uri))
 		return http_api_reply_now(wsi, HTTP_STATUS_NOT_FOUND, "application/json",
 					  "{\"error\":\"no WebSocket endpoint at this path\"}") ? -1 : 1;
-	status = access_check(r, wsi, 1, &why);
+	status = http_api_access(r, wsi, uri, 1, &v);
+	why = v.why;
+	if (!status && (status = limits_refusal(r, wsi, &why)))
+		r->limit_refusals++;
 	if (status) {
 		char body[256];
 
@@ -313,6 +336,10 @@ reload(struct relay *r)
 			config_free(&nc);
 			return;
 		}
+		/* cookies of tokens still listed stay good */
+		if (access_keep_key(&na, &r->access))
+			log_msg(LOG_WARN, "relay: out of memory keeping the cookie key: browsers must "
+				"present their token again");
 		if (!is_loopback(nc.listen_address) && !na.n && !nc.listen_allow_anonymous) {
 			r->reload_failures++;
 			log_msg(LOG_ERR, "relay: reload rejected: it removes auth from a non-loopback listener");
@@ -633,6 +660,11 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 		 * (lws 4.1.6 mishandles the fallback wsi of a failed TLS accept) */
 		info.ssl_cert_filepath = r->cfg.listen_tls_cert;
 		info.ssl_private_key_filepath = r->cfg.listen_tls_key;
+		/* lws applies these to the vhost's SSL_CTX: TLS 1.2 or later,
+		 * and a client's renegotiation request is refused (a cheap way
+		 * to make the server redo expensive handshakes) */
+		info.ssl_options_set = (long)(SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_SSLv3 |
+					      SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1);
 	} else {
 		info.options |= LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG;
 		info.listen_accept_role = "raw-skt";

@@ -30,6 +30,9 @@ uptls_ctx_new(const char *ca_file, char *err, size_t elen)
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* a server's request to renegotiate is refused: nothing the link
+	 * needs, and a known source of attacks (CVE-2009-3555 and since) */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	if (!SSL_CTX_set_default_verify_paths(ctx)) {
 		ssl_error(err, elen, "cannot load the system trust store");
@@ -76,7 +79,11 @@ uptls_start(struct uptls *t, SSL_CTX *ctx, const char *host, char *err, size_t e
 	t->rbio = r;
 	t->wbio = w;
 	vp = SSL_get0_param(t->ssl);
-	X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	/* the name must be in subjectAltName: OpenSSL would otherwise fall
+	 * back to the subject's CN when the certificate has no DNS names,
+	 * which RFC 6125 and every browser stopped accepting */
+	X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+					    X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
 	if (resolver_is_numeric(host)) {
 		if (!X509_VERIFY_PARAM_set1_ip_asc(vp, host)) {
 			ssl_error(err, elen, "cannot set the address to verify");

@@ -207,7 +207,10 @@ class World {
     const cfg = [
       `listen: {address: ${HOST}, port: ${this.relayPort}}`,
       `upstream: {url: "ws://${HOST}:${this.simPort}/socket", reconnect: {initial_delay: 0.2, max_delay: 1, jitter: 0.1}}`,
-      "log: {level: info}", "",
+      "log: {level: info}",
+      // the page from the small server here is another origin than the relay's: list it
+      ...(this.staticPort ? [`clients: {allowed_origins: ["http://${HOST}:${this.staticPort}"]}`] : []),
+      "",
     ].join("\n");
     const cfgPath = path.join(this.dir, "uwrelay.yaml");
     fs.writeFileSync(cfgPath, cfg);
@@ -257,8 +260,8 @@ class World {
       try { fs.accessSync(bin, fs.constants.X_OK); } catch { assert.fail(`${bin} is not executable (build it, or set ${v})`); }
     }
     await this.startSim(simArgs);
-    await this.startRelay();
     if (!SERVES_PAGE) this.staticPort = await startStatic();
+    await this.startRelay();
   }
 
   async open(query = "") {

@@ -72,13 +72,14 @@ def wait_until(pred, timeout=5.0, interval=0.02, msg=None):
         time.sleep(interval)
 
 
-def make_cert(dirpath, cn="localhost"):
-    """A self-signed certificate for localhost/127.0.0.1; returns (cert_path, key_path)."""
+def make_cert(dirpath, cn="localhost", san="DNS:localhost,IP:127.0.0.1"):
+    """A self-signed certificate for localhost/127.0.0.1 (san=None: a CN and no
+    subjectAltName); returns (cert_path, key_path)."""
     cert = os.path.join(dirpath, "c.pem")
     key = os.path.join(dirpath, "k.pem")
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=%s" % cn,
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-days", "2",
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=%s" % cn]
+        + (["-addext", "subjectAltName=" + san] if san else []) + ["-days", "2",
          "-keyout", key, "-out", cert],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
     return cert, key
@@ -792,8 +793,10 @@ def ws_handshake(sock, host, port, path, headers=None, timeout=5.0):
     deadline = time.monotonic() + timeout
     try:
         key = base64.b64encode(os.urandom(16)).decode()
-        req = ["GET %s HTTP/1.1" % path, "Host: %s:%d" % (host, port), "Upgrade: websocket",
+        req = ["GET %s HTTP/1.1" % path, "Upgrade: websocket",
                "Connection: Upgrade", "Sec-WebSocket-Key: %s" % key, "Sec-WebSocket-Version: 13"]
+        if not any(k.lower() == "host" for k in (headers or {})):  # a test may pick its own
+            req.insert(1, "Host: %s:%d" % (host, port))
         for k, v in (headers or {}).items():
             req.append("%s: %s" % (k, v))
         sock.sendall(("\r\n".join(req) + "\r\n\r\n").encode("iso-8859-1"))

@@ -210,15 +210,19 @@ class TestOrigins(AccessTest):
         for origin in ("https://evil.example", "http://good.example", "https://good.example.evil",
                        "https://good.example:8443", "null"):
             self.assertEqual(self.refused("/api/stream/ws/flow", {"Origin": origin}), 403, origin)
-        self.assertEqual(self.refused("/api/stream/ws/flow"), 403, "no Origin header")
+        # no Origin (a script, curl): not a browser page, nothing to hijack; auth is the
+        # guard there (the relay's own page origins are covered in test_origin.py)
+        expect_subscribed(self.ws("/api/stream/ws/flow"), FLOW)
         self.assertEqual(self.refused("/api/stream/ws?channels=news",
                                       {"Origin": "https://evil.example"}), 403)
         g = self.ws("/api/stream/ws?channels=flow-alerts", {"Origin": "https://good.example"})
         expect_subscribed(g, FLOW)
         self.check_flowing([good, g])
-        # the HTTP API is not a browser upgrade: no Origin needed
+        # the HTTP API: no Origin needed; a foreign one is refused there too
         self.assertEqual(self.relay.get("/api/stream/status")[0], 200)
-        self.assertEqual(self.status()["total_clients"], 2)
+        self.assertEqual(self.relay.get("/api/stream/status",
+                                        headers={"Origin": "https://evil.example"})[0], 403)
+        self.assertEqual(self.status()["total_clients"], 3)
 
 
 class TestLimits(AccessTest):
@@ -438,6 +442,44 @@ class TestTlsListener(AccessTest):
             harness.open_socket("localhost", self.relay.port, ssl_context=ssl.create_default_context(),
                                 server_hostname="localhost").close()
         self.assertTrue(self.relay.alive())
+
+    def s_client(self, args, script, timeout=10):
+        """openssl s_client against the relay, fed `script` (a list of (bytes, pause)); its
+        output as text."""
+        p = subprocess.Popen(["openssl", "s_client", "-connect", "127.0.0.1:%d" % self.relay.port,
+                              "-servername", "localhost", "-CAfile", self.cert] + args,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            for data, pause in script:
+                time.sleep(pause)
+                p.stdin.write(data)
+                p.stdin.flush()
+            time.sleep(1)
+        except BrokenPipeError:
+            pass
+        try:
+            out, _ = p.communicate(timeout=timeout)   # closes stdin: s_client ends
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, _ = p.communicate()
+        return out.decode("utf-8", "replace")
+
+    def test_no_renegotiation_no_old_tls(self):
+        """A client asking to renegotiate (s_client's R command, TLS 1.2) is refused with the
+        no_renegotiation alert; TLS 1.1 is refused outright. (OpenSSL 3.0 servers already refuse
+        client-initiated renegotiation by default; the relay sets SSL_OP_NO_RENEGOTIATION so
+        that holds whatever the library's defaults or openssl.cnf say.)"""
+        out = self.s_client(["-tls1_2"], [(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n", 0.3),
+                                          (b"R\n", 0.5)])
+        self.assertIn("Protocol  : TLSv1.2", out)
+        self.assertIn('{"status":"ok"', out, "the request before the renegotiation was served")
+        self.assertIn("RENEGOTIATING", out, "s_client did not try to renegotiate:\n" + out[-1500:])
+        self.assertRegex(out, r"(?i)no renegotiation", out[-1500:])
+        out = self.s_client(["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"], [(b"", 0.3)])
+        self.assertRegex(out, r"(?i)alert protocol version|no protocols available|unsupported protocol",
+                         out[-1500:])
+        self.assertNotIn("BEGIN CERTIFICATE", out)
+        self.assertTrue(self.https_healthy())
 
     def test_plain_clients_on_tls_port(self):
         c = self.wss("/api/stream/ws/flow")

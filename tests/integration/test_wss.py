@@ -77,6 +77,27 @@ class TestWss(harness.IntegrationTest):
         self.assertEqual(relay.status()["status"], "disconnected")
         self.assertEqual(sim2.stats()["handshakes_ok"], 0)
 
+    def test_wss_cn_only_certificate_refused(self):
+        """A certificate naming localhost only in its CN (no subjectAltName), trusted as a CA:
+        OpenSSL's CN fallback would accept it; the relay must not, and says why in status."""
+        d = os.path.join(self.tmp, "cn-only")
+        os.mkdir(d)
+        cert, key = harness.make_cert(d, cn="localhost", san=None)
+        text = subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-text"], check=True,
+                              stdout=subprocess.PIPE, timeout=30).stdout.decode()
+        self.assertIn("CN = localhost", text)
+        self.assertNotIn("Subject Alternative Name", text)
+        sim = self.start_sim(tls=True, cert=cert, key=key, token="tls-token", name="uwsim-cn")
+        relay = self.relay_for(sim.wss_url("localhost"), ca_file=cert)
+        err = wait_until(lambda: relay.conn()["last_error"], 10, msg="last_error after the handshake")
+        self.assertRegex(err, r"(?i)hostname mismatch", err)
+        s = relay.status()
+        self.assertEqual(s["status"], "disconnected")
+        self.assertRegex(s["reason"], r"(?i)hostname mismatch")
+        wait_until(lambda: relay.conn()["reconnect_attempts"] >= 2, 5, msg="keeps retrying")
+        self.assertEqual(sim.stats()["handshakes_ok"], 0)
+        self.assertEqual(relay.conn()["frames_in"], 0)
+
 
 if __name__ == "__main__":
     harness.main()
