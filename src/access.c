@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "access.h"
 #include "relay.h"
 
@@ -107,75 +108,31 @@ access_token_ok(const struct access *a, const char *tok, size_t len)
 	return ok;
 }
 
-/* The presented token: ?access_token=, else Authorization: Bearer. */
-static int
-presented(struct lws *wsi, char *buf, size_t len, size_t *out_len)
-{
-	char hdr[400];
-	int n;
-
-	if (lws_get_urlarg_by_name(wsi, "access_token", buf, (int)len)) {
-		size_t skip = strlen("access_token=");
-
-		memmove(buf, buf + skip, strlen(buf + skip) + 1);
-		*out_len = strlen(buf);
-		return 1;
-	}
-	n = lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION);
-	if (n > 7 && !strncasecmp(hdr, "Bearer ", 7)) {
-		const char *t = hdr + 7;
-
-		while (*t == ' ')
-			t++;
-		snprintf(buf, len, "%s", t);
-		*out_len = strlen(buf);
-		OPENSSL_cleanse(hdr, sizeof(hdr));
-		return 1;
-	}
-	OPENSSL_cleanse(hdr, sizeof(hdr));
-	return 0;
-}
-
 int
-access_check(struct relay *r, struct lws *wsi, int websocket, const char **why)
+access_check_req(struct relay *r, const char *tok, size_t tl, const struct httpreq *q,
+		 int websocket, const char *path, const char **why)
 {
 	const struct config *c = &r->cfg;
-	char tok[400], origin[256], ip[IPCOUNT_ADDR_MAX];
-	size_t tl = 0;
+	const char *origin;
+	size_t ol;
 
-	if (r->access.n) {
-		int ok = presented(wsi, tok, sizeof(tok), &tl) && access_token_ok(&r->access, tok, tl);
-
-		OPENSSL_cleanse(tok, sizeof(tok));
-		if (!ok) {
-			r->auth_failures++;
-			*why = "a valid access token is required (?access_token= or Authorization: Bearer)";
-			return HTTP_STATUS_UNAUTHORIZED;
-		}
-	}
-	if (!websocket)
+	/* health checks and the page's own files carry no data: no token
+	 * needed (the page passes ?access_token= on to its WebSocket) */
+	if (!websocket && (!strcmp(path, "/healthz") || !strcmp(path, "/readyz") ||
+			   assets_find(&r->static_files, path)))
 		return 0;
-	if (c->n_allowed_origins) {
-		int n = lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN), ok = 0;
-
-		for (size_t i = 0; n > 0 && i < c->n_allowed_origins; i++)
-			ok |= !strcasecmp(origin, c->allowed_origins[i]);
-		if (!ok) {
-			r->origin_refusals++;
-			*why = "this Origin is not allowed";
-			return HTTP_STATUS_FORBIDDEN;
-		}
+	if (r->access.n && !(tok && access_token_ok(&r->access, tok, tl))) {
+		r->auth_failures++;
+		*why = "a valid access token is required (?access_token= or Authorization: Bearer)";
+		return HTTP_STATUS_UNAUTHORIZED;
 	}
-	if (r->n_sessions >= (uint64_t)c->max_connections) {
-		r->limit_refusals++;
-		*why = "the relay is at clients.max_connections";
-		return HTTP_STATUS_SERVICE_UNAVAILABLE;
-	}
-	lws_get_peer_simple(wsi, ip, sizeof(ip));
-	if (ipcount_get(&r->per_ip, ip) >= (uint32_t)c->max_per_ip) {
-		r->limit_refusals++;
-		*why = "too many connections from this address (clients.max_per_ip)";
-		return 429;
-	}
-	return 0;
+	if (!websocket || !c->n_allowed_origins)
+		return 0;
+	origin = httpreq_header(q, "Origin", &ol);
+	for (size_t i = 0; origin && i < c->n_allowed_origins; i++)
+		if (strlen(c->allowed_origins[i]) == ol && !strncasecmp(origin, c->allowed_origins[i], ol))
+			return 0;
+	r->origin_refusals++;
+	*why = "this Origin is not allowed";
+	return HTTP_STATUS_FORBIDDEN;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "envelope.h"
+#include "httpans.h"
 #include "relay.h"
 
 static void
@@ -254,153 +255,39 @@ health_json(struct relay *r)
 	return strdup(buf);
 }
 
-/* Starts an answer: headers now, a copy of the body from WRITEABLE. */
-static int
-respond_buf(struct session *s, struct lws *wsi, unsigned status, const char *ctype,
-	    const void *body, size_t len, const char *cache)
-{
-	unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
-
-	memset(s, 0, sizeof(*s));
-	s->http_buf = malloc(LWS_PRE + len + 1);
-	if (!s->http_buf)
-		return -1;
-	/* the wsi owns the buffer too: at close, lws may hand the callback a
-	 * user area that is no longer this session (see http_api_closed) */
-	lws_set_opaque_user_data(wsi, s->http_buf);
-	if (len)
-		memcpy(s->http_buf + LWS_PRE, body, len);
-	s->http_len = len;
-	if (lws_add_http_common_headers(wsi, status, ctype, len, &p, end) ||
-	    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-					(const unsigned char *)cache, (int)strlen(cache), &p, end) ||
-	    lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
-					(const unsigned char *)"nosniff", 7, &p, end) ||
-	    lws_finalize_write_http_header(wsi, start, &p, end))
-		return 1;
-	lws_callback_on_writable(wsi);
-	return 0;
-}
-
-/* Same for a malloc'd NUL-terminated JSON or text body, which it frees. */
-static int
-respond(struct session *s, struct lws *wsi, unsigned status, const char *ctype, char *body)
-{
-	int rc;
-
-	if (!body)
-		return -1;
-	rc = respond_buf(s, wsi, status, ctype, body, strlen(body), "no-store");
-	free(body);
-	return rc;
-}
-
 int
-http_api_request(struct session *s, struct lws *wsi, struct relay *r, const char *uri)
+http_api_answer(struct relay *r, const char *path, struct http_answer *a)
 {
+	const struct asset *f;
 	char *body = NULL;
-	unsigned status = HTTP_STATUS_OK;
 
-	if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) == 0) {
-		body = strdup("{\"error\":\"method not allowed\"}");
-		return respond(s, wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, "application/json", body);
-	}
-	/* health checks and the page's own files carry no data: no token
-	 * needed (the page passes ?access_token= on to its WebSocket) */
-	if (strcmp(uri, "/healthz") && strcmp(uri, "/readyz") && !assets_find(&r->static_files, uri)) {
-		const char *why;
-		int st = access_check(r, wsi, 0, &why);
-
-		if (st) {
-			char msg[256];
-
-			snprintf(msg, sizeof(msg), "{\"error\":\"%s\"}", why);
-			return respond(s, wsi, (unsigned)st, "application/json", strdup(msg));
-		}
-	}
-	if (!strcmp(uri, "/api/stream/status"))
+	httpans_init(a, HTTP_STATUS_OK);
+	a->ctype = "application/json";
+	if (!strcmp(path, "/api/stream/status"))
 		body = status_json(r);
-	else if (!strcmp(uri, "/api/stream/channels"))
+	else if (!strcmp(path, "/api/stream/channels"))
 		body = channels_json(r);
-	else if (!strcmp(uri, "/healthz"))
+	else if (!strcmp(path, "/healthz"))
 		body = health_json(r);
-	else if (!strcmp(uri, "/readyz")) {
+	else if (!strcmp(path, "/readyz")) {
 		/* readiness: 503 while the data source is down */
-		status = relay_ready(r) ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE;
+		a->status = relay_ready(r) ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE;
 		body = health_json(r);
-	} else if (!strcmp(uri, "/metrics")) {
+	} else if (!strcmp(path, "/metrics")) {
 		body = metrics_text(r);
-		if (!body)
-			return -1;
-		return respond(s, wsi, HTTP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8", body);
-	}
-	else {
-		const struct asset *a = assets_find(&r->static_files, uri);
-
-		if (a)
-			return respond_buf(s, wsi, HTTP_STATUS_OK, assets_content_type(a->name), a->data,
-					   a->len, "no-cache");
-		status = HTTP_STATUS_NOT_FOUND;
-		body = strdup("{\"error\":\"not found\"}");
-	}
+		a->ctype = "text/plain; version=0.0.4; charset=utf-8";
+	} else if ((f = assets_find(&r->static_files, path))) {
+		a->ctype = assets_content_type(f->name);
+		a->cache = "no-cache";
+		a->body = f->data;
+		a->len = f->len;
+		return 0;
+	} else
+		return httpans_error(a, HTTP_STATUS_NOT_FOUND, "not found");
 	if (!body)
 		return -1;
-	return respond(s, wsi, status, "application/json", body);
-}
-
-int
-http_api_writeable(struct session *s, struct lws *wsi)
-{
-	size_t chunk, left;
-	int final;
-
-	if (!s->http_buf)
-		return 0;
-	left = s->http_len - s->http_sent;
-	chunk = left > 16384 ? 16384 : left;
-	final = chunk == left;
-	/* lws needs LWS_PRE headroom before the data it writes: move the
-	 * window so the bytes before the chunk are ours to clobber */
-	if (lws_write(wsi, s->http_buf + LWS_PRE + s->http_sent, chunk,
-		      final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)chunk)
-		return -1;
-	s->http_sent += chunk;
-	if (!final) {
-		lws_callback_on_writable(wsi);
-		return 0;
-	}
-	free(s->http_buf);
-	s->http_buf = NULL;
-	lws_set_opaque_user_data(wsi, NULL);
-	if (lws_http_transaction_completed(wsi))
-		return -1;
+	a->owned = body;
+	a->body = body;
+	a->len = strlen(body);
 	return 0;
-}
-
-/* Frees an answer cut short by a close. It goes by the wsi, never by the
- * user area: a connection lws handed to the junk fallback comes here with
- * that protocol's (smaller) area in place of a session. */
-void
-http_api_closed(struct lws *wsi)
-{
-	free(lws_get_opaque_user_data(wsi));
-	lws_set_opaque_user_data(wsi, NULL);
-}
-
-int
-http_api_reply_now(struct lws *wsi, unsigned status, const char *ctype, const char *body)
-{
-	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
-	size_t len = strlen(body);
-
-	if (lws_add_http_common_headers(wsi, status, ctype, len, &p, end) ||
-	    lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
-					(const unsigned char *)"close", 5, &p, end) ||
-	    lws_finalize_http_header(wsi, &p, end))
-		return -1;
-	if ((size_t)(end - p) < len)
-		return -1;
-	memcpy(p, body, len);
-	p += len;
-	return lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) < 0 ? -1 : 0;
 }
