@@ -200,6 +200,19 @@ status_json(struct relay *r)
 	}
 	cJSON_AddItemToObject(root, "client_connections", clients);
 	cJSON_AddNumberToObject(root, "total_clients", (double)r->n_sessions);
+	{
+		cJSON *o = cJSON_AddObjectToObject(root, "connections");
+
+		cJSON_AddNumberToObject(o, "open", (double)r->n_conns);
+		cJSON_AddNumberToObject(o, "pending", r->n_pending);
+		cJSON_AddNumberToObject(o, "max_pending", r->lis.max_pending);
+		cJSON_AddNumberToObject(o, "accepted", (double)r->lis.accepted);
+		cJSON_AddNumberToObject(o, "evicted", (double)r->lis.evicted);
+		cJSON_AddNumberToObject(o, "refused_per_ip", (double)r->lis.refused_per_ip);
+		cJSON_AddNumberToObject(o, "no_descriptor", (double)r->lis.no_descriptor);
+		cJSON_AddNumberToObject(o, "accept_pauses", (double)r->lis.pauses);
+		cJSON_AddNumberToObject(o, "bad_requests", (double)r->bad_requests);
+	}
 	cJSON_AddNumberToObject(root, "total_subscriptions", (double)total);
 	cJSON_AddItemToObject(root, "channels", chans);
 	cJSON_AddNumberToObject(root, "frames_out", (double)r->frames_out);

@@ -283,12 +283,21 @@ subscribe(struct session *s, const char *name, size_t len, const struct resume *
 	if (len > CHNAME_MAX || !chname_valid(name, len) ||
 	    (!chname_allowed((const char *const *)r->cfg.allowed_channels, r->cfg.n_allowed, name, len) &&
 	     !config_source_by_channel(&r->cfg, name, len))) {
-		char shown[CHNAME_MAX + 1];
-		size_t n = len > CHNAME_MAX ? CHNAME_MAX : len;
+		char full[260], shown[CHNAME_MAX + 1];
+		size_t n = 0;
 
-		/* echo the name back as ASCII (cJSON escapes the rest) */
+		/* echo the name back as ASCII (cJSON escapes the rest), with any
+		 * secret in it masked as in the log (a client that put its token
+		 * there gets "***"); a long one is not echoed at all */
+		if (len < sizeof(full)) {
+			memcpy(full, name, len);
+			full[len] = '\0';
+			log_mask(shown, sizeof(shown), full);
+			n = strlen(shown);
+		}
 		for (size_t i = 0; i < n; i++)
-			shown[i] = (unsigned char)name[i] < 0x80 ? name[i] : '?';
+			if ((unsigned char)shown[i] >= 0x80)
+				shown[i] = '?';
 		shown[n] = '\0';
 		notice_kv(s, "error", shown, "channel_not_allowed",
 			  "channel is not a valid UW channel name or not in allowed_channels");
