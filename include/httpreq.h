@@ -60,4 +60,8 @@ const char *httpreq_header(const struct httpreq *r, const char *name, size_t *vl
  * holding `token` (case-insensitive, surrounding spaces ignored). */
 int httpreq_has_token(const struct httpreq *r, const char *name, const char *token);
 
+/* 1 if the comma-separated list v[0..n) holds `token` (case-insensitive,
+ * spaces and tabs around items ignored), else 0. */
+int httpreq_list_has(const char *v, size_t n, const char *token);
+
 #endif
