@@ -35,7 +35,7 @@ struct listener {
 	uint64_t evicted;		/* pending connections closed to make room */
 	uint64_t no_descriptor;		/* accepted on the reserve and closed: no descriptor */
 	uint64_t pauses;		/* accept paused for lack of descriptors */
-	unsigned max_pending;		/* clients.max_pending, bounded by the descriptor limit */
+	unsigned fd_cap;		/* half the descriptor limit: pending connections stay below */
 	struct log_ratelimit rl;
 };
 
@@ -46,6 +46,8 @@ int listener_open(struct listener *l, struct relay *r, const char *addr, int por
 /* Adopts the listening socket into the loop (after the vhost exists).
  * Returns 0 or -1. */
 int listener_start(struct listener *l, struct lws_vhost *vh);
+/* clients.max_pending, held below half the descriptor limit. */
+unsigned listener_max_pending(const struct listener *l);
 /* Stops accepting (on shutdown); the socket is closed by listener_free. */
 void listener_stop(struct listener *l);
 void listener_free(struct listener *l);

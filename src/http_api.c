@@ -205,7 +205,7 @@ status_json(struct relay *r)
 
 		cJSON_AddNumberToObject(o, "open", (double)r->n_conns);
 		cJSON_AddNumberToObject(o, "pending", r->n_pending);
-		cJSON_AddNumberToObject(o, "max_pending", r->lis.max_pending);
+		cJSON_AddNumberToObject(o, "max_pending", listener_max_pending(&r->lis));
 		cJSON_AddNumberToObject(o, "accepted", (double)r->lis.accepted);
 		cJSON_AddNumberToObject(o, "evicted", (double)r->lis.evicted);
 		cJSON_AddNumberToObject(o, "refused_per_ip", (double)r->lis.refused_per_ip);

@@ -68,14 +68,20 @@ listener_open(struct listener *l, struct relay *r, const char *addr, int port, c
 	 * the relay's own files: at most half the descriptor limit. */
 	{
 		struct rlimit rl;
-		uint64_t cap = (uint64_t)r->cfg.max_pending;
 
-		if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
-		    rl.rlim_cur / 2 < cap)
-			cap = rl.rlim_cur / 2 > 8 ? rl.rlim_cur / 2 : 8;
-		l->max_pending = (unsigned)cap;
+		l->fd_cap = 1u << 30;
+		if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY)
+			l->fd_cap = rl.rlim_cur / 2 > 8 ? (unsigned)(rl.rlim_cur / 2) : 8;
 	}
 	return 0;
+}
+
+unsigned
+listener_max_pending(const struct listener *l)
+{
+	uint64_t cap = (uint64_t)l->relay->cfg.max_pending;
+
+	return cap < l->fd_cap ? (unsigned)cap : l->fd_cap;
 }
 
 static void
@@ -177,7 +183,7 @@ accept_some(struct listener *l)
 			close(fd);
 			continue;
 		}
-		if (r->n_pending >= l->max_pending && conn_evict_oldest(r))
+		if (r->n_pending >= listener_max_pending(l) && conn_evict_oldest(r))
 			l->evicted++;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
