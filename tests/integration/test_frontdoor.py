@@ -461,6 +461,8 @@ class TestFloods(FrontDoorTest):
             for c in clients[:10]:
                 c.abort()
             wait_until(lambda: self.healthz_time(relay) < 1.0, 5)
+            st = relay.status()["connections"]
+            self.assertGreater(st["evicted"] + st["no_descriptor"] + st["accept_pauses"], 0, st)
         finally:
             for c in clients:
                 c.abort()
