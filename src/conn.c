@@ -123,14 +123,19 @@ out_write(struct conn *c)
 	return 0;
 }
 
-/* Our side is done: shut it, wait for the client's FIN (bytes it still
- * sends are read and dropped), cut it after DRAIN_S. */
+/* Our side is done. On plain TCP: shut our side, read and drop what the
+ * client still sends until its FIN (closing with unread bytes would send
+ * a reset that can destroy the answer), cut it after DRAIN_S. Under TLS
+ * a bare FIN would read as a truncation: the connection waits for the
+ * client's next bytes (its close frame) or end, then lws closes it with
+ * a TLS close_notify. */
 static void
 drain(struct conn *c)
 {
 	c->state = CONN_DRAIN;
 	pending_remove(c);
-	shutdown(lws_get_socket_fd(c->wsi), SHUT_WR);
+	if (!lws_is_ssl(c->wsi))
+		shutdown(lws_get_socket_fd(c->wsi), SHUT_WR);
 	lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, DRAIN_S);
 }
 
@@ -151,6 +156,8 @@ answer(struct conn *c, struct http_answer *a, int head_only)
 	c->out_sent = 0;
 	c->out_done = 0;
 	c->state = CONN_ANSWER;
+	/* a client that never reads its answer does not keep it forever */
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, (int)c->relay->cfg.request_timeout);
 	return out_write(c);
 }
 
@@ -563,6 +570,8 @@ static int
 answer_done(struct conn *c)
 {
 	if (!c->keep_alive) {
+		if (lws_is_ssl(c->wsi))
+			return -1;	/* flushed: lws closes with close_notify */
 		drain(c);
 		return 0;
 	}
@@ -634,7 +643,9 @@ conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 			}
 			return 0;
 		default:
-			return 0;	/* draining: dropped */
+			/* draining: dropped; under TLS the client's answer to our
+			 * close (or any byte) ends it */
+			return lws_is_ssl(wsi) ? -1 : 0;
 		}
 	case LWS_CALLBACK_RAW_WRITEABLE:
 		if (!c->relay)

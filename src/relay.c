@@ -491,6 +491,8 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 	if (r->cfg.listen_tls_cert[0]) {
 		info.ssl_cert_filepath = r->cfg.listen_tls_cert;
 		info.ssl_private_key_filepath = r->cfg.listen_tls_key;
+		/* the relay speaks HTTP/1.1 only: lws would offer h2 by default */
+		info.alpn = "http/1.1";
 	}
 	r->vh_server = lws_create_vhost(r->ctx, &info);
 	if (!r->vh_server || listener_start(&r->lis, r->vh_server)) {

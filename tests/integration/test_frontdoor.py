@@ -31,11 +31,14 @@ NODE_MODULES = os.path.join(REPO, "tests", "browser", "node_modules")
 TOKEN = "tok-" + "k7Qz9xW2mP4vN8rT"  # 20 characters
 
 PY_STRICT = r"""
-import asyncio, json, sys, websockets
+import asyncio, json, os, ssl, sys, websockets
 async def main(url, headers):
+    kw = {}
+    if url.startswith("wss:"):
+        kw["ssl"] = ssl.create_default_context(cafile=os.environ["CA_FILE"])
     try:
         async with websockets.connect(url, extra_headers=headers, open_timeout=5,
-                                      close_timeout=2) as ws:
+                                      close_timeout=2, **kw) as ws:
             first = await asyncio.wait_for(ws.recv(), 5)
             await ws.close()
             print(json.dumps({"status": 101, "first": json.loads(first),
@@ -63,10 +66,11 @@ ws.on('error', (e) => { if (!String(e).includes('Unexpected server response')) {
 """
 
 
-def py_strict(url, headers=None):
+def py_strict(url, headers=None, ca_file=None):
     """python-websockets' view of an upgrade: {"status": ..., ...}."""
+    env = dict(os.environ, CA_FILE=ca_file or "")
     p = subprocess.run([SYS_PYTHON, "-c", PY_STRICT, url, json.dumps(headers or {})],
-                       capture_output=True, text=True, timeout=20)
+                       capture_output=True, text=True, timeout=20, env=env)
     if p.returncode != 0 or not p.stdout.strip():
         raise AssertionError("python-websockets failed: %s %s" % (p.stdout, p.stderr[-2000:]))
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -207,6 +211,41 @@ class TestStrictClients(FrontDoorTest):
         sock.close()
         self.assertTrue(head.startswith(b"HTTP/1.1 426 "), head)
         self.assertIn(b"Sec-WebSocket-Version: 13", head)
+
+
+class TestTls(FrontDoorTest):
+    def test_strict_clients_over_tls(self):
+        """wss:// and https:// through the same front door: python-websockets and curl read the
+        refusals and the answers, and a WebSocket closes cleanly with 1000."""
+        cert, key = harness.make_cert(self.tmp, cn="localhost")
+        sim = self.start_sim()
+        relay = self.start_relay(relay_config(free_port(), sim.url(), auth={"tokens": [TOKEN]},
+                                              listen={"tls": {"cert": cert, "key": key}}),
+                                 wait_healthy=False)
+        base = "localhost:%d" % relay.port
+
+        def curl(path, *extra):
+            p = subprocess.run(["curl", "-s", "--cacert", cert, "-w", "\n%{http_code} %{http_version}"]
+                               + list(extra) + ["https://%s%s" % (base, path)],
+                               capture_output=True, text=True, timeout=10)
+            body, _, code = p.stdout.rpartition("\n")
+            return code, body
+
+        wait_until(lambda: curl("/healthz")[0] == "200 1.1", 15, 0.1, "https /healthz")
+        code, body = curl("/api/stream/status")
+        self.assertEqual(code, "401 1.1")
+        self.assertIn("access token", json.loads(body)["error"])
+        code, body = curl("/api/stream/status?access_token=" + TOKEN)
+        self.assertEqual(code, "200 1.1")
+        self.assertIn("uw_connection", json.loads(body))
+        code, _ = curl("/healthz", "-H", "X-Big: " + "c" * 9000)
+        self.assertEqual(code, "431 1.1")
+        got = py_strict("wss://%s/api/stream/ws/flow" % base, ca_file=cert)
+        self.assertEqual(got["status"], 401, got)
+        got = py_strict("wss://%s/api/stream/ws/flow?access_token=%s" % (base, TOKEN), ca_file=cert)
+        self.assertEqual((got["status"], got["close_code"]), (101, 1000), got)
+        self.assertEqual(got["first"]["data"]["type"], "subscribed")
+        self.assertTrue(relay.alive())
 
 
 class TestRequestHeads(FrontDoorTest):
