@@ -429,6 +429,18 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 	char why[256] = "";
 
 	memset(r, 0, sizeof(*r));
+	/* the signals the loop reads through a signalfd are blocked before the
+	 * port is open: a SIGTERM sent as soon as it answers must not find the
+	 * default action (death) still in place */
+	{
+		sigset_t set;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGINT);
+		sigaddset(&set, SIGHUP);
+		sigprocmask(SIG_BLOCK, &set, NULL);
+	}
 	r->signal_fd = -1;
 	r->wake_fd = -1;
 	r->cfg = *cfg;
