@@ -60,6 +60,9 @@ struct config {
 	double max_msg_rate;
 	int64_t max_connections;
 	int64_t max_per_ip;
+	int64_t max_pending;		/* connections without a finished request, in all */
+	int64_t max_pending_per_ip;	/* the same from one address */
+	double request_timeout;		/* seconds to send a request head (and keep-alive idle) */
 	char **allowed_origins;		/* beyond the relay's own; "*" = any */
 	size_t n_allowed_origins;
 	/* auth (secrets) */

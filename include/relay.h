@@ -10,7 +10,10 @@
 #include "assets.h"
 #include "cluster.h"
 #include "config.h"
+#include "httpans.h"
+#include "httpreq.h"
 #include "ipcount.h"
+#include "listener.h"
 #include "frame.h"
 #include "log.h"
 #include "outq.h"
@@ -37,6 +40,7 @@
 /* Close codes the relay sends to browsers (documented in docs/PROTOCOL.md). */
 #define CLOSE_SLOW_CONSUMER 4001	/* send queue went over clients.max_queue_bytes */
 #define CLOSE_ENDPOINT_REMOVED 4002	/* a reload removed or changed this endpoint */
+#define CLOSE_POLICY 1008		/* RFC 6455: policy violation (message rate) */
 
 enum upstream_state {
 	UP_DISABLED = 0,	/* no token: never connects */
@@ -145,6 +149,8 @@ struct source {
 	struct log_ratelimit rl;
 };
 
+struct conn;
+
 struct session {
 	struct lws *wsi;
 	struct relay *relay;
@@ -159,13 +165,9 @@ struct session {
 	uint8_t flush_queued;		/* on the relay's flush list (see session_batch_end) */
 	struct session *flush_next;
 	uint16_t close_code;		/* non-zero: close with this at the next chance */
+	const char *close_reason;	/* static text sent with close_code */
 	size_t replay_bonus;		/* queue allowance still owed to a resume replay */
-	char *rx;			/* a client message arriving in pieces, or NULL */
-	size_t rx_len;
-	struct tokenbucket msg_budget;	/* clients.max_msg_rate: messages and ?channels= names */
-	/* HTTP answer in progress */
-	unsigned char *http_buf;	/* LWS_PRE + body */
-	size_t http_len, http_sent;
+	struct tokenbucket msg_budget;	/* clients.max_msg_rate: messages, pings, pongs and ?channels= names */
 };
 
 #define METRICS_BUCKETS 13
@@ -190,6 +192,13 @@ struct relay {
 	struct access access;		/* subscriber tokens */
 	struct asset_dir static_files;	/* http.static_dir, loaded in memory */
 	struct ipcount per_ip;		/* WebSocket sessions per client address */
+	struct listener lis;		/* the browser port */
+	struct conn *pend_head, *pend_tail;	/* connections without a finished request, oldest first */
+	uint32_t n_pending;
+	struct ipcount pending_ip;	/* pending connections per client address */
+	uint64_t n_conns;		/* browser-port connections open */
+	uint64_t bad_requests;		/* request heads refused as malformed or too large */
+	struct log_ratelimit rl_refusals, rl_clients;
 	uint64_t auth_failures, origin_refusals, host_refusals, limit_refusals;
 	struct source *sources;		/* REST-polled channels */
 	size_t n_sources;
@@ -279,8 +288,16 @@ const char *relay_upstream_word(const struct relay *r);
 int relay_ready(const struct relay *r);
 
 /* ---- session.c ---- */
-int session_established(struct session *s, struct lws *wsi, struct relay *r);
+/* A WebSocket was accepted on path with query (may be NULL; checked
+ * well-formed): registers s and subscribes it. Returns 0, or -1 (OOM). */
+int session_established(struct session *s, struct lws *wsi, struct relay *r, const char *peer,
+			const char *path, const char *query, size_t qlen);
+/* A whole message from the client (text checked UTF-8). Returns 0, or -1
+ * to close at once. */
 int session_receive(struct session *s, const char *in, size_t len);
+/* Charges one client message (data or control frame) against its
+ * budget. Returns 0, or -1 if it is over (s is being closed with 1008). */
+int session_charge(struct session *s);
 int session_writeable(struct session *s);
 void session_closed(struct session *s);
 /* Sends frame f (shared) to every subscriber of ch. */
@@ -323,17 +340,8 @@ char *metrics_text(struct relay *r);
 uint64_t relay_mono_us(void);
 
 /* ---- http_api.c ---- */
-/* Answers an HTTP request for uri. Returns what the lws callback returns. */
-int http_api_request(struct session *s, struct lws *wsi, struct relay *r, const char *uri);
-int http_api_writeable(struct session *s, struct lws *wsi);
-/* Decides who may make wsi's request for path (access_decide on what lws
- * parsed; counts refusals). Returns v->status: 0 to serve it. */
-int http_api_access(struct relay *r, struct lws *wsi, const char *path, int websocket,
-		    struct access_verdict *v);
-void http_api_closed(struct lws *wsi);
-/* Writes a complete small answer now (for refusals during an upgrade).
- * Returns 0 or -1. */
-int http_api_reply_now(struct lws *wsi, unsigned status, const char *content_type,
-		       const char *body);
+/* Fills the answer to GET path (API, health, metrics or a file). Returns
+ * 0, or -1 on OOM. */
+int http_api_answer(struct relay *r, const char *path, struct http_answer *a);
 
 #endif

@@ -226,6 +226,9 @@ static const struct field clients_fields[] = {
 	NUM("max_msg_rate", F_DUR, max_msg_rate, 0.1, 100000),
 	NUM("max_connections", F_INT, max_connections, 1, 10000000),
 	NUM("max_per_ip", F_INT, max_per_ip, 1, 10000000),
+	NUM("max_pending", F_INT, max_pending, 8, 1000000),
+	NUM("max_pending_per_ip", F_INT, max_pending_per_ip, 1, 1000000),
+	NUM("request_timeout", F_DUR, request_timeout, 1, 3600),
 	LIST("allowed_origins", allowed_origins, n_allowed_origins, origin_valid,
 	     "an origin such as https://example.com or http://localhost:3000 (http or https, a host, "
 	     "an optional port; no path, no trailing '/'), or \"*\" for any origin"),
@@ -459,6 +462,9 @@ config_defaults(struct config *cfg)
 		goto oom;
 	cfg->max_connections = 20000;
 	cfg->max_per_ip = 20000;
+	cfg->max_pending = 1024;
+	cfg->max_pending_per_ip = 256;
+	cfg->request_timeout = 10;
 	cfg->endpoints = calloc(N_ELEMS(default_endpoints), sizeof(*cfg->endpoints));
 	cfg->allowed_channels = calloc(N_ELEMS(default_allowed), sizeof(char *));
 	if (!cfg->listen_address || !cfg->upstream_url || !cfg->token_file || !cfg->ca_file ||

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include "envelope.h"
+#include "httpans.h"
 #include "relay.h"
 
 static void
@@ -218,6 +219,19 @@ status_json(struct relay *r)
 	}
 	cJSON_AddItemToObject(root, "client_connections", clients);
 	cJSON_AddNumberToObject(root, "total_clients", (double)r->n_sessions);
+	{
+		cJSON *o = cJSON_AddObjectToObject(root, "connections");
+
+		cJSON_AddNumberToObject(o, "open", (double)r->n_conns);
+		cJSON_AddNumberToObject(o, "pending", r->n_pending);
+		cJSON_AddNumberToObject(o, "max_pending", listener_max_pending(&r->lis));
+		cJSON_AddNumberToObject(o, "accepted", (double)r->lis.accepted);
+		cJSON_AddNumberToObject(o, "evicted", (double)r->lis.evicted);
+		cJSON_AddNumberToObject(o, "refused_per_ip", (double)r->lis.refused_per_ip);
+		cJSON_AddNumberToObject(o, "no_descriptor", (double)r->lis.no_descriptor);
+		cJSON_AddNumberToObject(o, "accept_pauses", (double)r->lis.pauses);
+		cJSON_AddNumberToObject(o, "bad_requests", (double)r->bad_requests);
+	}
 	cJSON_AddNumberToObject(root, "total_subscriptions", (double)total);
 	cJSON_AddItemToObject(root, "channels", chans);
 	cJSON_AddNumberToObject(root, "frames_out", (double)r->frames_out);
@@ -273,290 +287,39 @@ health_json(struct relay *r)
 	return strdup(buf);
 }
 
-/* ---- access glue: struct access_req from what lws parsed ----
- * Until the relay parses requests itself, these functions fill the pure
- * decision's input from lws and carry its verdict into lws headers. */
-
-struct access_lws {
-	struct access_req q;
-	char host[256], origin[ACCESS_ORIGIN_MAX], token[400], cookie[4096];
-};
-
-/* Copies header t into buf; NULL if absent, empty or too long. */
-static const char *
-hdr(struct lws *wsi, enum lws_token_indexes t, char *buf, size_t cap, size_t *len)
-{
-	int n = lws_hdr_copy(wsi, buf, (int)cap, t);
-
-	if (n <= 0)
-		return NULL;
-	*len = (size_t)n;
-	return buf;
-}
-
-/* The presented token: ?access_token= (lws has decoded it), else Bearer. */
-static void
-presented_token(struct lws *wsi, struct access_lws *x)
-{
-	char auth[sizeof(x->token) + 8];
-	size_t n = 0;
-
-	if (lws_get_urlarg_by_name(wsi, "access_token", x->token, (int)sizeof(x->token))) {
-		size_t skip = strlen("access_token=");
-
-		memmove(x->token, x->token + skip, strlen(x->token + skip) + 1);
-		x->q.token = x->token;
-		x->q.token_len = strlen(x->token);
-	} else if (hdr(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, auth, sizeof(auth), &n) && n > 7 &&
-		   !strncasecmp(auth, "Bearer ", 7)) {
-		const char *t = auth + 7;
-		size_t tl;
-
-		while (*t == ' ')
-			t++;
-		tl = strlen(t);
-		if (tl < sizeof(x->token)) {	/* a longer one is no token */
-			memcpy(x->token, t, tl + 1);
-			x->q.token = x->token;
-			x->q.token_len = tl;
-		}
-	}
-	OPENSSL_cleanse(auth, sizeof(auth));
-}
-
-static int
-is_preflight(struct lws *wsi)
-{
-	if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) <= 0)
-		return 0;
-	if (lws_hdr_custom_length(wsi, "access-control-request-method:", 30) > 0)
-		return 1;
-	/* lws 4.1.6 keeps no unknown header on HTTP/2 (browsers' choice over
-	 * https): there an OPTIONS with an Origin is taken for a preflight */
-	return lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_COLON_METHOD) > 0 &&
-	       lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0;
-}
-
-static void
-access_from_lws(struct lws *wsi, const char *path, int websocket, struct access_lws *x)
-{
-	int options = lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0;
-
-	memset(&x->q, 0, sizeof(x->q));
-	x->q.method = websocket || !options ? "GET" : "OPTIONS";
-	x->q.path = path;
-	x->q.websocket = websocket;
-	x->q.preflight = is_preflight(wsi);
-	x->q.host = hdr(wsi, WSI_TOKEN_HOST, x->host, sizeof(x->host), &x->q.host_len);
-	if (!x->q.host)		/* HTTP/2 */
-		x->q.host = hdr(wsi, WSI_TOKEN_HTTP_COLON_AUTHORITY, x->host, sizeof(x->host),
-				&x->q.host_len);
-	x->q.origin = hdr(wsi, WSI_TOKEN_ORIGIN, x->origin, sizeof(x->origin), &x->q.origin_len);
-	x->q.cookie = hdr(wsi, WSI_TOKEN_HTTP_COOKIE, x->cookie, sizeof(x->cookie), &x->q.cookie_len);
-	presented_token(wsi, x);
-}
-
 int
-http_api_access(struct relay *r, struct lws *wsi, const char *path, int websocket,
-		struct access_verdict *v)
+http_api_answer(struct relay *r, const char *path, struct http_answer *a)
 {
-	struct access_lws x;
-	int st;
-
-	access_from_lws(wsi, path, websocket, &x);
-	st = access_decide(&r->access, &x.q, v);
-	OPENSSL_cleanse(x.token, sizeof(x.token));
-	OPENSSL_cleanse(x.cookie, sizeof(x.cookie));
-	if (st == HTTP_STATUS_UNAUTHORIZED)
-		r->auth_failures++;
-	else if (st == HTTP_STATUS_FORBIDDEN)
-		r->origin_refusals++;
-	else if (st)
-		r->host_refusals++;
-	return st;
-}
-
-static int
-add_hdr(struct lws *wsi, const char *name, const char *value, unsigned char **p, unsigned char *end)
-{
-	return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
-					   (const unsigned char *)value, (int)strlen(value), p, end);
-}
-
-/* The verdict's CORS and Set-Cookie headers; with preflight, its answer's. */
-static int
-add_access_headers(struct lws *wsi, const struct access_verdict *v, int preflight,
-		   unsigned char **p, unsigned char *end)
-{
-	if (v->allow_origin && (add_hdr(wsi, "access-control-allow-origin:", v->allow_origin, p, end) ||
-				add_hdr(wsi, "vary:", "Origin", p, end)))
-		return -1;
-	if (v->allow_origin && preflight &&
-	    (add_hdr(wsi, "access-control-allow-methods:", "GET, OPTIONS", p, end) ||
-	     add_hdr(wsi, "access-control-allow-headers:", "Authorization", p, end) ||
-	     add_hdr(wsi, "access-control-max-age:", "600", p, end)))
-		return -1;
-	if (v->set_cookie[0] && add_hdr(wsi, "set-cookie:", v->set_cookie, p, end))
-		return -1;
-	return 0;
-}
-
-/* ---- answers ---- */
-
-/* Starts an answer: headers now (with the access verdict's, if v), a copy
- * of the body from WRITEABLE. */
-static int
-respond_buf(struct session *s, struct lws *wsi, unsigned status, const char *ctype,
-	    const void *body, size_t len, const char *cache, const struct access_verdict *v)
-{
-	unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
-
-	memset(s, 0, sizeof(*s));
-	s->http_buf = malloc(LWS_PRE + len + 1);
-	if (!s->http_buf)
-		return -1;
-	/* the wsi owns the buffer too: at close, lws may hand the callback a
-	 * user area that is no longer this session (see http_api_closed) */
-	lws_set_opaque_user_data(wsi, s->http_buf);
-	if (len)
-		memcpy(s->http_buf + LWS_PRE, body, len);
-	s->http_len = len;
-	if (lws_add_http_common_headers(wsi, status, ctype, len, &p, end) ||
-	    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-					(const unsigned char *)cache, (int)strlen(cache), &p, end) ||
-	    lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
-					(const unsigned char *)"nosniff", 7, &p, end) ||
-	    (v && add_access_headers(wsi, v, status == HTTP_STATUS_NO_CONTENT, &p, end)) ||
-	    lws_finalize_write_http_header(wsi, start, &p, end))
-		return 1;
-	lws_callback_on_writable(wsi);
-	return 0;
-}
-
-/* Same for a malloc'd NUL-terminated JSON or text body, which it frees. */
-static int
-respond(struct session *s, struct lws *wsi, unsigned status, const char *ctype, char *body,
-	const struct access_verdict *v)
-{
-	int rc;
-
-	if (!body)
-		return -1;
-	rc = respond_buf(s, wsi, status, ctype, body, strlen(body), "no-store", v);
-	free(body);
-	return rc;
-}
-
-int
-http_api_request(struct session *s, struct lws *wsi, struct relay *r, const char *uri)
-{
-	struct access_verdict v;
+	const struct asset *f;
 	char *body = NULL;
-	unsigned status = HTTP_STATUS_OK;
-	int st, get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
 
-	if (!get && lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) <= 0) {
-		body = strdup("{\"error\":\"method not allowed\"}");
-		return respond(s, wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, "application/json", body, NULL);
-	}
-	st = http_api_access(r, wsi, uri, 0, &v);
-	if (st) {
-		char msg[256];
-
-		snprintf(msg, sizeof(msg), "{\"error\":\"%s\"}", v.why);
-		return respond(s, wsi, (unsigned)st, "application/json", strdup(msg), &v);
-	}
-	if (!get) {
-		/* OPTIONS: a preflight the decision allowed, or nothing we serve */
-		if (is_preflight(wsi))
-			return respond_buf(s, wsi, HTTP_STATUS_NO_CONTENT, "text/plain", "", 0,
-					   "no-store", &v);
-		body = strdup("{\"error\":\"method not allowed\"}");
-		return respond(s, wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, "application/json", body, &v);
-	}
-	if (!strcmp(uri, "/api/stream/status"))
+	httpans_init(a, HTTP_STATUS_OK);
+	a->ctype = "application/json";
+	if (!strcmp(path, "/api/stream/status"))
 		body = status_json(r);
-	else if (!strcmp(uri, "/api/stream/channels"))
+	else if (!strcmp(path, "/api/stream/channels"))
 		body = channels_json(r);
-	else if (!strcmp(uri, "/healthz"))
+	else if (!strcmp(path, "/healthz"))
 		body = health_json(r);
-	else if (!strcmp(uri, "/readyz")) {
+	else if (!strcmp(path, "/readyz")) {
 		/* readiness: 503 while the data source is down */
-		status = relay_ready(r) ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE;
+		a->status = relay_ready(r) ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE;
 		body = health_json(r);
-	} else if (!strcmp(uri, "/metrics")) {
+	} else if (!strcmp(path, "/metrics")) {
 		body = metrics_text(r);
-		if (!body)
-			return -1;
-		return respond(s, wsi, HTTP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8", body, &v);
-	}
-	else {
-		const struct asset *a = assets_find(&r->static_files, uri);
-
-		if (a)
-			return respond_buf(s, wsi, HTTP_STATUS_OK, assets_content_type(a->name), a->data,
-					   a->len, "no-cache", &v);
-		status = HTTP_STATUS_NOT_FOUND;
-		body = strdup("{\"error\":\"not found\"}");
-	}
+		a->ctype = "text/plain; version=0.0.4; charset=utf-8";
+	} else if ((f = assets_find(&r->static_files, path))) {
+		a->ctype = assets_content_type(f->name);
+		a->cache = "no-cache";
+		a->body = f->data;
+		a->len = f->len;
+		return 0;
+	} else
+		return httpans_error(a, HTTP_STATUS_NOT_FOUND, "not found");
 	if (!body)
 		return -1;
-	return respond(s, wsi, status, "application/json", body, &v);
-}
-
-int
-http_api_writeable(struct session *s, struct lws *wsi)
-{
-	size_t chunk, left;
-	int final;
-
-	if (!s->http_buf)
-		return 0;
-	left = s->http_len - s->http_sent;
-	chunk = left > 16384 ? 16384 : left;
-	final = chunk == left;
-	/* lws needs LWS_PRE headroom before the data it writes: move the
-	 * window so the bytes before the chunk are ours to clobber */
-	if (lws_write(wsi, s->http_buf + LWS_PRE + s->http_sent, chunk,
-		      final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)chunk)
-		return -1;
-	s->http_sent += chunk;
-	if (!final) {
-		lws_callback_on_writable(wsi);
-		return 0;
-	}
-	free(s->http_buf);
-	s->http_buf = NULL;
-	lws_set_opaque_user_data(wsi, NULL);
-	if (lws_http_transaction_completed(wsi))
-		return -1;
+	a->owned = body;
+	a->body = body;
+	a->len = strlen(body);
 	return 0;
-}
-
-/* Frees an answer cut short by a close. It goes by the wsi, never by the
- * user area: a connection lws handed to the junk fallback comes here with
- * that protocol's (smaller) area in place of a session. */
-void
-http_api_closed(struct lws *wsi)
-{
-	free(lws_get_opaque_user_data(wsi));
-	lws_set_opaque_user_data(wsi, NULL);
-}
-
-int
-http_api_reply_now(struct lws *wsi, unsigned status, const char *ctype, const char *body)
-{
-	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
-	size_t len = strlen(body);
-
-	if (lws_add_http_common_headers(wsi, status, ctype, len, &p, end) ||
-	    lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
-					(const unsigned char *)"close", 5, &p, end) ||
-	    lws_finalize_http_header(wsi, &p, end))
-		return -1;
-	if ((size_t)(end - p) < len)
-		return -1;
-	memcpy(p, body, len);
-	p += len;
-	return lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) < 0 ? -1 : 0;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include "envelope.h"
 #include "log.h"
 #include "urlenc.h"
@@ -266,6 +267,11 @@ log_limited(struct log_ratelimit *rl, uint64_t now_ms, int level, const char *fm
 void
 log_lws_emit(int lws_level, const char *line)
 {
+	/* lws is a log source like any other: a storm of its lines (one per
+	 * failed accept or handshake) is cut to a few per window */
+	static struct log_ratelimit rl = LOG_RATELIMIT_INIT(10000, 10);
+	struct timespec ts;
+	size_t n = strlen(line);
 	int level = LOG_DEBUG;
 
 	/* lws' warnings restate failures the relay reports itself, with more
@@ -275,8 +281,13 @@ log_lws_emit(int lws_level, const char *line)
 		level = LOG_WARN;
 	if (level > cur_level)
 		return;
-	/* lws' own lines are prefixed so an operator can tell them apart */
-	log_msg(level, "lws: %s", line);
+	/* lws' own lines are prefixed so an operator can tell them apart;
+	 * they end in a newline of their own */
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	log_limited(&rl, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, level, "lws: %.*s",
+		    (int)n, line);
 }
 
 int

@@ -178,6 +178,21 @@ metrics_text(struct relay *r)
 
 	head(f, "clients", "gauge", "Browser WebSocket connections.");
 	fprintf(f, "uwrelay_clients %llu\n", (unsigned long long)r->n_sessions);
+	head(f, "connections", "gauge", "Open connections on the browser port (HTTP and WebSocket).");
+	fprintf(f, "uwrelay_connections %llu\n", (unsigned long long)r->n_conns);
+	head(f, "pending_connections", "gauge", "Connections that have not finished a request head.");
+	fprintf(f, "uwrelay_pending_connections %u\n", r->n_pending);
+	head(f, "connections_dropped_total", "counter",
+	     "Connections closed by the front door: evicted (oldest unfinished request, to make room), "
+	     "per_ip (too many unfinished from one address), no_descriptor (out of file descriptors).");
+	fprintf(f, "uwrelay_connections_dropped_total{reason=\"evicted\"} %llu\n",
+		(unsigned long long)r->lis.evicted);
+	fprintf(f, "uwrelay_connections_dropped_total{reason=\"per_ip\"} %llu\n",
+		(unsigned long long)r->lis.refused_per_ip);
+	fprintf(f, "uwrelay_connections_dropped_total{reason=\"no_descriptor\"} %llu\n",
+		(unsigned long long)r->lis.no_descriptor);
+	head(f, "bad_requests_total", "counter", "Request heads refused as malformed or too large.");
+	fprintf(f, "uwrelay_bad_requests_total %llu\n", (unsigned long long)r->bad_requests);
 	head(f, "frames_out_total", "counter", "Frames queued to browsers (one per subscriber).");
 	fprintf(f, "uwrelay_frames_out_total %llu\n", (unsigned long long)r->frames_out);
 	head(f, "queue_bytes", "gauge", "Bytes of frames waiting in browsers' send queues.");

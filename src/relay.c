@@ -17,6 +17,7 @@
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
+#include "conn.h"
 #include "envelope.h"
 #include "relay.h"
 
@@ -59,37 +60,6 @@ static int
 is_loopback(const char *addr)
 {
 	return config_addr_is_loopback(addr);
-}
-
-/* lws logs a missing interface and goes on without a listener: check that
- * something now listens there (a connect succeeds) before saying so. */
-static int
-listening_on(const char *addr, int port)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	int fd, ok;
-
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, addr, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
-		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
-		sl = sizeof(struct sockaddr_in);
-	} else if (inet_pton(AF_INET6, addr, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-		((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
-		sl = sizeof(struct sockaddr_in6);
-	} else
-		return 1;	/* an interface name: trust lws */
-	if (!strcmp(addr, "0.0.0.0") || !strcmp(addr, "::"))
-		return 1;	/* any address: connect would need a real one */
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return 1;
-	/* a blocking connect to a local listener completes at once */
-	ok = connect(fd, (struct sockaddr *)&ss, sl) == 0;
-	close(fd);
-	return ok;
 }
 
 void
@@ -143,136 +113,6 @@ int
 relay_ready(const struct relay *r)
 {
 	return cluster_ready(&r->cl);
-}
-
-/* ---- browser-facing protocol: HTTP and WebSocket on one port ---- */
-
-/* The connection caps (not access.c's to decide): 0, or the status to
- * refuse an upgrade with and why. */
-static int
-limits_refusal(struct relay *r, struct lws *wsi, const char **why)
-{
-	char ip[IPCOUNT_ADDR_MAX];
-
-	if (r->n_sessions >= (uint64_t)r->cfg.max_connections) {
-		*why = "the relay is at clients.max_connections";
-		return HTTP_STATUS_SERVICE_UNAVAILABLE;
-	}
-	lws_get_peer_simple(wsi, ip, sizeof(ip));
-	if (ipcount_get(&r->per_ip, ip) >= (uint32_t)r->cfg.max_per_ip) {
-		*why = "too many connections from this address (clients.max_per_ip)";
-		return 429;
-	}
-	return 0;
-}
-
-static int
-confirm_upgrade(struct lws *wsi, struct relay *r, const char *what)
-{
-	struct access_verdict v;
-	char uri[512];
-	const char *why;
-	int status;
-
-	if (!what || strcasecmp(what, "websocket"))
-		return http_api_reply_now(wsi, HTTP_STATUS_FORBIDDEN, "application/json",
-					  "{\"error\":\"only websocket upgrades are served\"}") ? -1 : 1;
-	if (r->stopping)
-		return http_api_reply_now(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "application/json",
-					  "{\"error\":\"relay is shutting down\"}") ? -1 : 1;
-	if (r->cfg.cluster_mode == CLUSTER_INGEST)
-		return http_api_reply_now(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "application/json",
-					  "{\"error\":\"this relay is a cluster ingest: browsers connect to an edge\"}") ? -1 : 1;
-	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || !session_path_known(r, uri))
-		return http_api_reply_now(wsi, HTTP_STATUS_NOT_FOUND, "application/json",
-					  "{\"error\":\"no WebSocket endpoint at this path\"}") ? -1 : 1;
-	status = http_api_access(r, wsi, uri, 1, &v);
-	why = v.why;
-	if (!status && (status = limits_refusal(r, wsi, &why)))
-		r->limit_refusals++;
-	if (status) {
-		char body[256];
-
-		log_msg(LOG_INFO, "relay: refused a WebSocket upgrade (%d): %s", status, why);
-		snprintf(body, sizeof(body), "{\"error\":\"%s\"}", why);
-		return http_api_reply_now(wsi, (unsigned)status, "application/json", body) ? -1 : 1;
-	}
-	return 0;
-}
-
-static int
-browser_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
-{
-	struct relay *r = relay_of(wsi);
-	struct session *s = user;
-
-	switch (reason) {
-	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-		return confirm_upgrade(wsi, r, in);
-	case LWS_CALLBACK_HTTP:
-		return http_api_request(s, wsi, r, in ? (const char *)in : "");
-	case LWS_CALLBACK_HTTP_WRITEABLE:
-		return http_api_writeable(s, wsi);
-	case LWS_CALLBACK_CLOSED_HTTP:
-	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-		http_api_closed(wsi);
-		break;
-	case LWS_CALLBACK_ESTABLISHED:
-		return session_established(s, wsi, r);
-	case LWS_CALLBACK_RECEIVE:
-		return session_receive(s, in, len);
-	case LWS_CALLBACK_SERVER_WRITEABLE:
-		return session_writeable(s);
-	case LWS_CALLBACK_CLOSED:
-		session_closed(s);
-		break;
-	default:
-		break;
-	}
-	return 0;
-}
-
-/* ---- junk: bytes on the port that are not HTTP ----
- * lws hands a connection whose first bytes do not parse as HTTP to this
- * raw protocol (LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG):
- * it answers 400 once and closes, rather than keep the socket. */
-
-struct junk {
-	int answered;
-};
-
-static int
-junk_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
-{
-	static const char answer[] = "HTTP/1.1 400 Bad Request\r\n"
-				     "Content-Type: text/plain\r\n"
-				     "Content-Length: 12\r\n"
-				     "Connection: close\r\n\r\n"
-				     "bad request\n";
-	struct junk *j = user;
-	unsigned char buf[LWS_PRE + sizeof(answer)];
-	(void)in;
-	(void)len;
-
-	switch (reason) {
-	case LWS_CALLBACK_RAW_RX:
-		if (!j->answered)
-			lws_callback_on_writable(wsi);
-		break;
-	case LWS_CALLBACK_RAW_WRITEABLE:
-		if (j->answered)
-			return -1;
-		j->answered = 1;
-		memcpy(buf + LWS_PRE, answer, sizeof(answer) - 1);
-		lws_write(wsi, buf + LWS_PRE, sizeof(answer) - 1, LWS_WRITE_RAW);
-		/* close once lws has flushed it */
-		lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, 1);
-		lws_callback_on_writable(wsi);
-		break;
-	default:
-		break;
-	}
-	return 0;
 }
 
 /* ---- reload ---- */
@@ -398,8 +238,9 @@ begin_shutdown(struct relay *r, int sig)
 	notify_stopping(r);
 	log_msg(LOG_INFO, "relay: %s received, closing %llu subscriber(s) and the upstream",
 		strsignal(sig), (unsigned long long)r->n_sessions);
+	listener_stop(&r->lis);
 	for (s = r->sessions; s; s = s->next)
-		session_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "relay shutting down");
+		session_close(s, WSF_CLOSE_GOING_AWAY, "relay shutting down");
 	upstream_stop(&r->up);
 	cluster_shutdown(&r->cl);
 	lws_sul_schedule(r->ctx, 0, &r->sul_stop, stop_tick_cb, 20 * 1000);
@@ -457,14 +298,12 @@ wake_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 }
 
 static const struct lws_protocols browser_protocols[] = {
-	/* lws gives every browser socket an rx buffer of this size: small,
-	 * since browsers send only short control messages (session.c joins
-	 * the pieces of a longer one, up to clients.max_message). The last
-	 * field matters as much: with 0, lws caps every send() at the rx
+	/* every browser-port connection: HTTP and WebSocket are ours (conn.c).
+	 * The last field matters: with 0, lws caps every send() at the rx
 	 * buffer's size, which would cut each coalesced write into pieces. */
-	{ "uwrelay", browser_callback, sizeof(struct session), 512, 0, NULL, SCRATCH_BYTES },
+	{ "uwrelay-http", conn_callback, sizeof(struct conn), 0, 0, NULL, SCRATCH_BYTES },
+	{ "uwrelay-listen", listener_callback, 0, 0, 0, NULL, 0 },
 	{ "uwrelay-signal", signal_callback, 0, 0, 0, NULL, 0 },
-	{ "uwrelay-junk", junk_callback, sizeof(struct junk), 0, 0, NULL, 0 },
 	{ "uwrelay-wake", wake_callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
@@ -596,11 +435,26 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 	char why[256] = "";
 
 	memset(r, 0, sizeof(*r));
+	/* the signals the loop reads through a signalfd are blocked before the
+	 * port is open: a SIGTERM sent as soon as it answers must not find the
+	 * default action (death) still in place */
+	{
+		sigset_t set;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGINT);
+		sigaddset(&set, SIGHUP);
+		sigprocmask(SIG_BLOCK, &set, NULL);
+	}
 	r->signal_fd = -1;
 	r->wake_fd = -1;
 	r->cfg = *cfg;
 	memset(cfg, 0, sizeof(*cfg));
 	r->start_ms = relay_now_ms();
+	r->lis.fd = r->lis.reserve_fd = -1;
+	r->rl_refusals = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
+	r->rl_clients = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
 	r->config_path = config_path;
 	r->scratch = malloc(LWS_PRE + SCRATCH_BYTES);
 	if (!r->scratch || registry_init(&r->reg) || sources_init(r))
@@ -625,10 +479,7 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 	}
 
 	memset(&info, 0, sizeof(info));
-	/* VALIDATE_UTF8 is a context option: browsers' text frames that are
-	 * not UTF-8 are closed with 1007 before they reach us */
-	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
-		       LWS_SERVER_OPTION_VALIDATE_UTF8;
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.user = r;
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	/* Every read lands in this one per-thread buffer: UW's socket is read
@@ -644,45 +495,32 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 	}
 	make_epoch(r);
 
+	if (listener_open(&r->lis, r, r->cfg.listen_address, (int)r->cfg.listen_port, why,
+			  sizeof(why))) {
+		log_msg(LOG_ERR, "relay: %s", why);
+		return -1;
+	}
 	memset(&info, 0, sizeof(info));
 	info.vhost_name = "browsers";
-	info.port = (int)r->cfg.listen_port;
-	/* lws takes an interface name or a numeric address; with IPv6 on it
-	 * would open a dual-stack socket on every address, whatever iface
-	 * says: an IPv4 address must turn IPv6 off to bind only there */
-	info.iface = strcmp(r->cfg.listen_address, "localhost") ? r->cfg.listen_address : "127.0.0.1";
+	/* no lws listener: listener.c accepts and adopts each connection */
+	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
 	info.protocols = browser_protocols;
-	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	if (!strchr(info.iface, ':'))
-		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	if (r->cfg.listen_tls_cert[0]) {
-		/* junk on a TLS port fails the TLS handshake: no fallback there
-		 * (lws 4.1.6 mishandles the fallback wsi of a failed TLS accept) */
 		info.ssl_cert_filepath = r->cfg.listen_tls_cert;
 		info.ssl_private_key_filepath = r->cfg.listen_tls_key;
+		/* the relay speaks HTTP/1.1 only: lws would offer h2 by default */
+		info.alpn = "http/1.1";
 		/* lws applies these to the vhost's SSL_CTX: TLS 1.2 or later,
 		 * and a client's renegotiation request is refused (a cheap way
 		 * to make the server redo expensive handshakes) */
 		info.ssl_options_set = (long)(SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_SSLv3 |
 					      SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1);
-	} else {
-		info.options |= LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG;
-		info.listen_accept_role = "raw-skt";
-		info.listen_accept_protocol = "uwrelay-junk";
 	}
-	info.ka_time = 60;
-	info.ka_probes = 3;
-	info.ka_interval = 10;
 	r->vh_server = lws_create_vhost(r->ctx, &info);
-	if (r->vh_server && !listening_on(info.iface, (int)r->cfg.listen_port)) {
-		log_msg(LOG_ERR, "relay: not listening on %s:%lld: is that an address of this host?",
-			r->cfg.listen_address, (long long)r->cfg.listen_port);
-		return -1;
-	}
-	if (!r->vh_server) {
-		log_msg(LOG_ERR, "relay: cannot listen on %s:%lld (address in use, not an address of "
-			"this host, or an unreadable TLS certificate or key?)", r->cfg.listen_address,
-			(long long)r->cfg.listen_port);
+	if (!r->vh_server || listener_start(&r->lis, r->vh_server)) {
+		log_msg(LOG_ERR, "relay: cannot serve on %s:%lld (an unreadable TLS certificate or "
+			"key?)", r->cfg.listen_address, (long long)r->cfg.listen_port);
 		return -1;
 	}
 
@@ -766,6 +604,8 @@ relay_destroy(struct relay *r)
 	access_free(&r->access);
 	assets_free_dir(&r->static_files);
 	ipcount_free(&r->per_ip);
+	ipcount_free(&r->pending_ip);
+	listener_free(&r->lis);
 	free(r->scratch);
 	r->scratch = NULL;
 	if (r->signal_fd >= 0)

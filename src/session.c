@@ -13,6 +13,7 @@
 #include "chname.h"
 #include "climsg.h"
 #include "envelope.h"
+#include "query.h"
 #include "relay.h"
 
 _Static_assert(FRAME_PRE >= LWS_PRE, "frame headroom must cover LWS_PRE");
@@ -264,11 +265,33 @@ session_close(struct session *s, uint16_t code, const char *reason)
 	if (s->close_code)
 		return;
 	s->close_code = code;
-	lws_close_reason(s->wsi, code, (unsigned char *)reason, strlen(reason));
+	s->close_reason = reason;
 	/* The close frame goes out from WRITEABLE; a peer that never lets us
 	 * write is cut after a few seconds regardless. */
 	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
 	lws_callback_on_writable(s->wsi);
+}
+
+/* A channel name a client asked for, fit to echo in a notice: ASCII
+ * (cJSON escapes the rest), any secret in it masked as in the log (a
+ * client that put its token there gets "***"), cut to CHNAME_MAX; a long
+ * one is not echoed at all. */
+static void
+echo_name(char shown[CHNAME_MAX + 1], const char *name, size_t len)
+{
+	char full[260];
+	size_t n = 0;
+
+	if (len < sizeof(full)) {
+		memcpy(full, name, len);
+		full[len] = '\0';
+		log_mask(shown, CHNAME_MAX + 1, full);
+		n = strlen(shown);
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)shown[i] >= 0x80)
+			shown[i] = '?';
+	shown[n] = '\0';
 }
 
 static void
@@ -283,12 +306,8 @@ subscribe(struct session *s, const char *name, size_t len, const struct resume *
 	    (!chname_allowed((const char *const *)r->cfg.allowed_channels, r->cfg.n_allowed, name, len) &&
 	     !config_source_by_channel(&r->cfg, name, len))) {
 		char shown[CHNAME_MAX + 1];
-		size_t n = len > CHNAME_MAX ? CHNAME_MAX : len;
 
-		/* echo the name back as ASCII (cJSON escapes the rest) */
-		for (size_t i = 0; i < n; i++)
-			shown[i] = (unsigned char)name[i] < 0x80 ? name[i] : '?';
-		shown[n] = '\0';
+		echo_name(shown, name, len);
 		notice_kv(s, "error", shown, "channel_not_allowed",
 			  "channel is not a valid UW channel name or not in allowed_channels");
 		return;
@@ -396,11 +415,8 @@ subscribe_list(struct session *s, const char *list, size_t len, const struct res
 		if (l && !tokenbucket_take(&s->msg_budget, r->cfg.max_msg_rate, 2 * r->cfg.max_msg_rate,
 					   relay_mono_ms())) {
 			char shown[CHNAME_MAX + 1];
-			size_t n = l > CHNAME_MAX ? CHNAME_MAX : l;
 
-			for (size_t i = 0; i < n; i++)
-				shown[i] = (unsigned char)p[i] < 0x80 ? p[i] : '?';
-			shown[n] = '\0';
+			echo_name(shown, p, l);
 			notice_kv(s, "error", shown, "rate_limited",
 				  "more channels at once than clients.max_msg_rate allows: subscribe to this one later");
 		} else if (l)
@@ -410,12 +426,13 @@ subscribe_list(struct session *s, const char *list, size_t len, const struct res
 }
 
 int
-session_established(struct session *s, struct lws *wsi, struct relay *r)
+session_established(struct session *s, struct lws *wsi, struct relay *r, const char *peer,
+		    const char *path, const char *query, size_t qlen)
 {
-	char uri[512], path[256], arg[1024];
 	const struct config_endpoint *ep;
 	struct resume rs = { 0, 0, "" };
-	int n;
+	char arg[64];
+	long n;
 
 	memset(s, 0, sizeof(*s));
 	s->wsi = wsi;
@@ -427,24 +444,23 @@ session_established(struct session *s, struct lws *wsi, struct relay *r)
 		r->sessions->prev = s;
 	r->sessions = s;
 	r->n_sessions++;
-	lws_get_peer_simple(wsi, s->peer, sizeof(s->peer));
+	snprintf(s->peer, sizeof(s->peer), "%s", peer);
 	ipcount_inc(&r->per_ip, s->peer);
 
-	n = lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
-	if (n <= 0)
-		return -1;
-	split_uri(uri, path, sizeof(path));
-	if (lws_get_urlarg_by_name(wsi, "since", arg, sizeof(arg))) {
-		if (parse_seq(arg + strlen("since="), &rs.since))
+	/* the query was checked well-formed before the upgrade */
+	n = query ? query_get(query, qlen, "since", arg, sizeof(arg)) : QUERY_ABSENT;
+	if (n != QUERY_ABSENT) {
+		if (n < 0 || parse_seq(arg, &rs.since))
 			notice_kv(s, "error", NULL, "bad_request", "since must be a whole number");
 		else
 			rs.has_since = 1;
 	}
-	if (lws_get_urlarg_by_name(wsi, "epoch", arg, sizeof(arg))) {
-		if (!climsg_epoch_valid(arg + strlen("epoch=")))
+	n = query ? query_get(query, qlen, "epoch", arg, sizeof(arg)) : QUERY_ABSENT;
+	if (n != QUERY_ABSENT) {
+		if (n < 0 || !climsg_epoch_valid(arg))
 			notice_kv(s, "error", NULL, "bad_request", "epoch must be 16 hex digits");
 		else
-			memcpy(rs.epoch, arg + strlen("epoch="), sizeof(rs.epoch));	/* 16 + NUL */
+			memcpy(rs.epoch, arg, sizeof(rs.epoch));	/* 16 + NUL */
 	}
 	ep = config_endpoint_by_path(&r->cfg, path, strlen(path));
 	if (ep) {
@@ -456,61 +472,55 @@ session_established(struct session *s, struct lws *wsi, struct relay *r)
 	}
 	s->generic = 1;
 	log_msg(LOG_DEBUG, "session: new subscriber on %s", path);
-	if (lws_get_urlarg_by_name(wsi, "channels", arg, sizeof(arg)))
-		subscribe_list(s, arg + strlen("channels="), strlen(arg) - strlen("channels="), &rs);
+	if (query) {
+		char *list = malloc(qlen + 1);
+
+		if (!list)
+			return -1;
+		n = query_get(query, qlen, "channels", list, qlen + 1);
+		if (n > 0)
+			subscribe_list(s, list, (size_t)n, &rs);
+		free(list);
+	}
 	return 0;
 }
 
 static int handle_message(struct session *s, const char *in, size_t len);
 
-/* A message can arrive in pieces (fragments, or more than lws' small rx
- * buffer): they are joined, up to clients.max_message, in a buffer that
- * exists only while a message is incomplete. */
 int
 session_receive(struct session *s, const char *in, size_t len)
 {
-	struct relay *r = s->relay;
-	int last = lws_is_final_fragment(s->wsi) && !lws_remaining_packet_payload(s->wsi);
-	int rc;
-
 	if (s->close_code)
 		return 0;
-	if (s->rx_len + len > (size_t)r->cfg.max_message) {
-		free(s->rx);
-		s->rx = NULL;
-		s->rx_len = 0;
-		session_close(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large");
-		return 0;
-	}
-	if (last && !s->rx)
-		return handle_message(s, in, len);
-	if (!s->rx && !(s->rx = malloc((size_t)r->cfg.max_message)))
+	return handle_message(s, in, len);
+}
+
+int
+session_charge(struct session *s)
+{
+	struct relay *r = s->relay;
+	uint64_t now = relay_mono_ms();
+
+	if (s->close_code)
 		return -1;
-	memcpy(s->rx + s->rx_len, in, len);
-	s->rx_len += len;
-	if (!last)
-		return 0;
-	rc = handle_message(s, s->rx, s->rx_len);
-	free(s->rx);
-	s->rx = NULL;
-	s->rx_len = 0;
-	return rc;
+	/* max_msg_rate per second, bursts of twice that */
+	if (!tokenbucket_take(&s->msg_budget, r->cfg.max_msg_rate, 2 * r->cfg.max_msg_rate, now)) {
+		log_limited(&r->rl_clients, now, LOG_INFO,
+			    "session: closing a client sending more than %g messages/s",
+			    r->cfg.max_msg_rate);
+		session_close(s, CLOSE_POLICY, "message rate limit exceeded");
+		return -1;
+	}
+	return 0;
 }
 
 static int
 handle_message(struct session *s, const char *in, size_t len)
 {
-	struct relay *r = s->relay;
 	struct climsg m;
 
-	/* max_msg_rate per second, bursts of twice that */
-	if (!tokenbucket_take(&s->msg_budget, r->cfg.max_msg_rate, 2 * r->cfg.max_msg_rate,
-			      relay_mono_ms())) {
-		log_msg(LOG_INFO, "session: closing a client sending more than %g messages/s",
-			r->cfg.max_msg_rate);
-		session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "message rate limit exceeded");
+	if (session_charge(s))
 		return 0;
-	}
 	if (!s->generic) {
 		notice_kv(s, "error", NULL, "read_only_endpoint",
 			  "this endpoint takes no messages; use /api/stream/ws to choose channels");
@@ -549,7 +559,7 @@ session_writeable(struct session *s)
 	uint64_t now_us = 0;
 
 	if (s->close_code)
-		return -1;	/* lws sends the close set by lws_close_reason */
+		return 0;	/* conn.c sends the close frame */
 	while (s->q.count) {
 		size_t n = 0;
 		uint32_t k = 0;
@@ -566,7 +576,8 @@ session_writeable(struct session *s)
 		if (!k) {
 			struct frame *f = outq_peek(&s->q);
 
-			if (lws_write(s->wsi, frame_data(f), f->len, LWS_WRITE_TEXT) < (int)f->len)
+			if (lws_write(s->wsi, (unsigned char *)frame_wire(f), frame_wire_len(f),
+				      LWS_WRITE_RAW) < (int)frame_wire_len(f))
 				return -1;
 			k = 1;
 		} else if (lws_write(s->wsi, sb, n, LWS_WRITE_RAW) < (int)n)
@@ -600,8 +611,6 @@ session_closed(struct session *s)
 	cluster_session_gone(&r->cl, s);
 	registry_unsubscribe_all(&r->reg, &s->sub, last_left, r);
 	outq_clear(&s->q);
-	free(s->rx);
-	s->rx = NULL;
 	if (s->prev)
 		s->prev->next = s->next;
 	else

@@ -1,0 +1,69 @@
+/* conn.h: one browser-port connection, from its first byte to its close.
+ *
+ * The relay speaks HTTP/1.1 and the server side of RFC 6455 itself on raw
+ * lws connections (with lws doing only the event loop and TLS). lws 4.1.6's
+ * own HTTP server could not answer an oversized head (it closed without a
+ * word), wrote refusals during an upgrade as HTTP/1.0 (which strict
+ * clients reject), matched query names by prefix, accepted unmasked client
+ * frames and answered pings without telling the relay. Here:
+ * - a request head is read up to CONN_HEAD_MAX bytes within
+ *   clients.request_timeout and parsed by httpreq.c; whatever is wrong gets
+ *   an HTTP/1.1 status with a JSON body (431 for an oversized head, 400,
+ *   501, 505), then the connection is closed gracefully;
+ * - an upgrade is checked (path, handshake, access, limits) and answered
+ *   101 by us; frames are parsed by wsframe.c in server mode (unmasked
+ *   frames close with 1002, text that is not UTF-8 with 1007), and every
+ *   message, ping and pong from the client counts against its budget;
+ * - other requests go to http_api.c, with keep-alive.
+ * A connection that has not finished a request is "pending": on a list,
+ * oldest first, counted per address, so listener.c can cap them. */
+#ifndef UWRELAY_CONN_H
+#define UWRELAY_CONN_H
+
+#include <libwebsockets.h>
+#include <stdint.h>
+#include "ipcount.h"
+#include "relay.h"
+#include "wsframe.h"
+
+/* Largest request head (request line + headers) accepted: 431 beyond. */
+#define CONN_HEAD_MAX 8192
+
+enum conn_state {
+	CONN_HEAD = 0,		/* reading a request head */
+	CONN_ANSWER,		/* writing an HTTP answer */
+	CONN_WS,		/* a WebSocket session */
+	CONN_DRAIN,		/* done: our side is shut, waiting for the peer's FIN */
+};
+
+struct conn {
+	struct lws *wsi;
+	struct relay *relay;
+	uint8_t state;			/* enum conn_state */
+	uint8_t pending;		/* on the relay's pending list */
+	uint8_t keep_alive;		/* after this answer, read the next request */
+	uint8_t out_done;		/* the whole answer was handed to lws */
+	uint8_t close_sent;		/* WebSocket: our close frame went out */
+	uint8_t pong_due, pong_len;
+	uint8_t pong[125];
+	struct conn *pprev, *pnext;	/* pending list, oldest first */
+	char peer[IPCOUNT_ADDR_MAX];
+	char *in;			/* head bytes so far, or bytes after a head */
+	size_t in_len;
+	unsigned char *out;		/* answer being written: LWS_PRE + bytes */
+	size_t out_len, out_sent;
+	struct wsf_rx rx;		/* WebSocket frames from the client */
+	struct session s;		/* the WebSocket session once upgraded */
+};
+
+/* The lws callback of the "uwrelay-http" protocol. */
+int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		  size_t len);
+/* Closes the oldest pending connection, at once (its descriptor is free
+ * when this returns). Returns 1, or 0 if none is pending. */
+int conn_evict_oldest(struct relay *r);
+/* The WebSocket connection of s wants to write (frames queued, or a close
+ * is due). */
+void conn_want_write(struct session *s);
+
+#endif

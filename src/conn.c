@@ -1,0 +1,723 @@
+/* conn.c: one browser-port connection (see conn.h).
+ *
+ * lws hands every accepted socket here as a raw connection: RAW_RX gives
+ * the bytes (decrypted when the listener has TLS), lws_write(LWS_WRITE_RAW)
+ * sends them, and a short write is kept by lws until the socket drains.
+ * The connection reads a request head, answers it (or upgrades it), and
+ * either reads the next request (keep-alive) or shuts its side down and
+ * waits briefly for the client's FIN, so an answer is never cut by a reset
+ * (closing with unread bytes would send RST and could destroy it). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include <sys/socket.h>
+#include "access.h"
+#include "conn.h"
+#include "httpans.h"
+#include "httpreq.h"
+#include "query.h"
+
+/* After an answer with Connection: close, or a close frame, how long the
+ * client has to close its side before we cut it. */
+#define DRAIN_S 2
+/* Bytes of an answer handed to lws per write. */
+#define OUT_CHUNK 16384
+
+static int conn_ws_rx(struct conn *c, const char *in, size_t len);
+
+static struct relay *
+relay_of(struct lws *wsi)
+{
+	return lws_context_user(lws_get_context(wsi));
+}
+
+/* ---- the pending list: connections without a finished request ---- */
+
+static void
+pending_add(struct conn *c)
+{
+	struct relay *r = c->relay;
+
+	if (c->pending)
+		return;
+	c->pending = 1;
+	c->pnext = NULL;
+	c->pprev = r->pend_tail;
+	if (r->pend_tail)
+		r->pend_tail->pnext = c;
+	else
+		r->pend_head = c;
+	r->pend_tail = c;
+	r->n_pending++;
+	ipcount_inc(&r->pending_ip, c->peer);
+	/* a request must be complete within request_timeout, and an idle
+	 * keep-alive connection goes after the same time */
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE,
+			(int)r->cfg.request_timeout);
+}
+
+static void
+pending_remove(struct conn *c)
+{
+	struct relay *r = c->relay;
+
+	if (!c->pending)
+		return;
+	c->pending = 0;
+	if (c->pprev)
+		c->pprev->pnext = c->pnext;
+	else
+		r->pend_head = c->pnext;
+	if (c->pnext)
+		c->pnext->pprev = c->pprev;
+	else
+		r->pend_tail = c->pprev;
+	c->pprev = c->pnext = NULL;
+	r->n_pending--;
+	ipcount_dec(&r->pending_ip, c->peer);
+	lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
+}
+
+int
+conn_evict_oldest(struct relay *r)
+{
+	struct conn *c = r->pend_head;
+
+	if (!c)
+		return 0;
+	pending_remove(c);
+	/* closes now: RAW_CLOSE runs before this returns */
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+	return 1;
+}
+
+/* ---- writing ---- */
+
+/* Hands the answer to lws, a chunk at a time. Returns 0 or -1. */
+static int
+out_write(struct conn *c)
+{
+	while (c->out && c->out_sent < c->out_len) {
+		size_t n = c->out_len - c->out_sent;
+
+		if (n > OUT_CHUNK)
+			n = OUT_CHUNK;
+		/* lws needs LWS_PRE bytes before the data: the bytes already
+		 * sent are ours to overwrite */
+		if (lws_write(c->wsi, c->out + LWS_PRE + c->out_sent, n, LWS_WRITE_RAW) < (int)n)
+			return -1;
+		c->out_sent += n;
+		if (c->out_sent < c->out_len && lws_send_pipe_choked(c->wsi)) {
+			lws_callback_on_writable(c->wsi);
+			return 0;
+		}
+	}
+	if (c->out && c->out_sent == c->out_len) {
+		free(c->out);
+		c->out = NULL;
+		c->out_done = 1;
+		/* what lws still holds of a short write goes before what we do
+		 * next (shut down, or read the next request) */
+		lws_callback_on_writable(c->wsi);
+	}
+	return 0;
+}
+
+/* Our side is done. On plain TCP: shut our side, read and drop what the
+ * client still sends until its FIN (closing with unread bytes would send
+ * a reset that can destroy the answer), cut it after DRAIN_S. Under TLS
+ * a bare FIN would read as a truncation: the connection waits for the
+ * client's next bytes (its close frame) or end, then lws closes it with
+ * a TLS close_notify. */
+static void
+drain(struct conn *c)
+{
+	c->state = CONN_DRAIN;
+	pending_remove(c);
+	if (!lws_is_ssl(c->wsi))
+		shutdown(lws_get_socket_fd(c->wsi), SHUT_WR);
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, DRAIN_S);
+}
+
+/* Sends an answer; head_only for HEAD. Takes what a owns. */
+static int
+answer(struct conn *c, struct http_answer *a, int head_only)
+{
+	size_t len;
+
+	if (!c->keep_alive || a->status >= 400)
+		a->close = 1;
+	c->keep_alive = !a->close;
+	c->out = httpans_build(a, head_only, LWS_PRE, &len);
+	httpans_free(a);
+	if (!c->out)
+		return -1;
+	c->out_len = len;
+	c->out_sent = 0;
+	c->out_done = 0;
+	c->state = CONN_ANSWER;
+	/* a client that never reads its answer does not keep it forever */
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, (int)c->relay->cfg.request_timeout);
+	return out_write(c);
+}
+
+/* Refuses the request with status and a JSON reason, then closes. */
+static int
+refuse(struct conn *c, unsigned status, const char *why, unsigned retry_after)
+{
+	struct http_answer a;
+
+	httpans_init(&a, status);
+	if (httpans_error(&a, status, why))
+		return -1;
+	a.retry_after = retry_after;
+	a.close = 1;
+	if (status == 426)
+		httpans_header(&a, "Sec-WebSocket-Version", "13");
+	if (status == 405)
+		httpans_header(&a, "Allow", "GET, HEAD, OPTIONS");
+	return answer(c, &a, 0);
+}
+
+/* ---- access ---- */
+
+/* The presented token: ?access_token= (exact name, decoded), else an
+ * Authorization: Bearer header. Returns its length, 0 if none, -1 if the
+ * query is malformed. */
+static long
+presented_token(const struct httpreq *q, char *buf, size_t cap)
+{
+	size_t vl;
+	const char *v;
+	long n = q->query ? query_get(q->query, q->query_len, "access_token", buf, cap) : QUERY_ABSENT;
+
+	if (n >= 0)
+		return n;
+	if (n != QUERY_ABSENT)
+		return -1;
+	v = httpreq_header(q, "Authorization", &vl);
+	if (v && vl > 7 && !strncasecmp(v, "Bearer ", 7)) {
+		v += 7;
+		vl -= 7;
+		while (vl && *v == ' ') {
+			v++;
+			vl--;
+		}
+		if (vl >= cap)
+			return -1;
+		memcpy(buf, v, vl);
+		buf[vl] = '\0';
+		return (long)vl;
+	}
+	return 0;
+}
+
+/* The verdict's CORS and Set-Cookie headers on an answer; a preflight's
+ * own headers when preflight. */
+static void
+access_headers(struct http_answer *a, const struct access_verdict *v, int preflight)
+{
+	if (v->allow_origin) {
+		httpans_header(a, "Access-Control-Allow-Origin", v->allow_origin);
+		httpans_header(a, "Vary", "Origin");
+		if (preflight) {
+			httpans_header(a, "Access-Control-Allow-Methods", "GET, OPTIONS");
+			httpans_header(a, "Access-Control-Allow-Headers", "Authorization");
+			httpans_header(a, "Access-Control-Max-Age", "600");
+		}
+	}
+	if (v->set_cookie[0])
+		httpans_header(a, "Set-Cookie", v->set_cookie);
+}
+
+/* Decides who may make this request (access.c) and fills v. Returns 0,
+ * or the status it was refused with (the answer is on its way). */
+static int
+check_access(struct conn *c, const struct httpreq *q, int websocket, const char *path,
+	     struct access_verdict *v)
+{
+	struct relay *r = c->relay;
+	struct access_req ar;
+	struct http_answer a;
+	char tok[400], method[16];
+	long tl = presented_token(q, tok, sizeof(tok));
+	int st;
+
+	memset(&ar, 0, sizeof(ar));
+	memset(v, 0, sizeof(*v));
+	snprintf(method, sizeof(method), "%.*s", (int)q->method_len, q->method);
+	ar.method = method;
+	ar.path = path;
+	ar.host = httpreq_header(q, "Host", &ar.host_len);
+	ar.origin = httpreq_header(q, "Origin", &ar.origin_len);
+	ar.cookie = httpreq_header(q, "Cookie", &ar.cookie_len);
+	ar.token = tl > 0 ? tok : NULL;
+	ar.token_len = tl > 0 ? (size_t)tl : 0;
+	ar.websocket = websocket;
+	ar.preflight = !strcmp(method, "OPTIONS") &&
+		       httpreq_header(q, "Access-Control-Request-Method", NULL) != NULL;
+	if (tl < 0) {
+		st = HTTP_STATUS_BAD_REQUEST;
+		v->status = st;
+		v->why = "malformed query string or access token";
+	} else
+		st = access_decide(&r->access, &ar, v);
+	OPENSSL_cleanse(tok, sizeof(tok));
+	if (!st)
+		return 0;
+	if (st == HTTP_STATUS_UNAUTHORIZED)
+		r->auth_failures++;
+	else if (st == HTTP_STATUS_FORBIDDEN)
+		r->origin_refusals++;
+	else if (st == 421)
+		r->host_refusals++;
+	log_limited(&r->rl_refusals, relay_mono_ms(), LOG_INFO, "relay: refused a %s (%d): %s",
+		    websocket ? "WebSocket upgrade" : "request", st, v->why);
+	httpans_init(&a, (unsigned)st);
+	if (httpans_error(&a, (unsigned)st, v->why))
+		return st;
+	a.close = 1;
+	access_headers(&a, v, 0);
+	answer(c, &a, 0);
+	return st;
+}
+
+/* ---- WebSocket ---- */
+
+/* 1 if every name and value of the query decodes and no name of the
+ * arguments sessions read is given twice. */
+static int
+query_wellformed(const char *qs, size_t len)
+{
+	static const char *const names[] = { "since", "epoch", "channels", "access_token" };
+	char buf[CONN_HEAD_MAX];
+	struct query_item it;
+	size_t pos = 0;
+
+	while (query_next(qs, len, &pos, &it))
+		if (query_decode(it.name, it.name_len, buf, sizeof(buf)) < 0 ||
+		    (it.value && query_decode(it.value, it.value_len, buf, sizeof(buf)) < 0))
+			return 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (query_get(qs, len, names[i], buf, sizeof(buf)) == QUERY_BAD)
+			return 0;
+	return 1;
+}
+
+/* Writes one control frame now (lws keeps what the socket cannot take). */
+static int
+send_control(struct conn *c, unsigned op, const void *payload, size_t len)
+{
+	unsigned char buf[LWS_PRE + WSF_MAX_HEADER + 125];
+	size_t n = wsf_build(buf + LWS_PRE, sizeof(buf) - LWS_PRE, op, payload, len, NULL);
+
+	if (!n)
+		return -1;
+	return lws_write(c->wsi, buf + LWS_PRE, n, LWS_WRITE_RAW) < (int)n ? -1 : 0;
+}
+
+void
+conn_want_write(struct session *s)
+{
+	lws_callback_on_writable(s->wsi);
+}
+
+static int
+ws_upgrade(struct conn *c, const struct httpreq *q, const char *path, const char *rest,
+	   size_t rest_len)
+{
+	struct relay *r = c->relay;
+	struct http_answer a;
+	struct access_verdict v;
+	char accept[29];
+	const char *why = NULL;
+	int st;
+
+	if (r->stopping)
+		return refuse(c, HTTP_STATUS_SERVICE_UNAVAILABLE, "relay is shutting down", 5);
+	if (r->cfg.cluster_mode == CLUSTER_INGEST)
+		return refuse(c, HTTP_STATUS_SERVICE_UNAVAILABLE,
+			      "this relay is a cluster ingest: browsers connect to an edge", 0);
+	if (!session_path_known(r, path))
+		return refuse(c, HTTP_STATUS_NOT_FOUND, "no WebSocket endpoint at this path", 0);
+	st = wsf_upgrade_check(q, accept, &why);
+	if (st)
+		return refuse(c, (unsigned)st, st == 426 ? "only WebSocket version 13 is served" : why, 0);
+	if (check_access(c, q, 1, path, &v))
+		return 0;
+	if (r->n_sessions >= (uint64_t)r->cfg.max_connections) {
+		r->limit_refusals++;
+		return refuse(c, HTTP_STATUS_SERVICE_UNAVAILABLE, "the relay is at clients.max_connections", 5);
+	}
+	if (ipcount_get(&r->per_ip, c->peer) >= (uint32_t)r->cfg.max_per_ip) {
+		r->limit_refusals++;
+		return refuse(c, 429, "too many connections from this address (clients.max_per_ip)", 5);
+	}
+	if (q->query && !query_wellformed(q->query, q->query_len))
+		return refuse(c, HTTP_STATUS_BAD_REQUEST,
+			      "malformed query string (a bad %-escape, %00, or a name given twice)", 0);
+
+	httpans_init(&a, 101);
+	httpans_header(&a, "Upgrade", "websocket");
+	httpans_header(&a, "Connection", "Upgrade");
+	httpans_header(&a, "Sec-WebSocket-Accept", accept);
+	c->keep_alive = 0;
+	{
+		size_t len;
+		unsigned char *b = httpans_build(&a, 0, LWS_PRE, &len);
+
+		if (!b || lws_write(c->wsi, b + LWS_PRE, len, LWS_WRITE_RAW) < (int)len) {
+			free(b);
+			return -1;
+		}
+		free(b);
+	}
+	pending_remove(c);
+	c->state = CONN_WS;
+	wsf_rx_init_server(&c->rx, (size_t)r->cfg.max_message);
+	if (session_established(&c->s, c->wsi, r, c->peer, path, q->query, q->query_len))
+		return -1;
+	if (rest_len)
+		return conn_ws_rx(c, rest, rest_len);
+	return 0;
+}
+
+/* Frames from the client. Returns 0, or -1 to close at once. */
+static int
+conn_ws_rx(struct conn *c, const char *in, size_t len)
+{
+	struct session *s = &c->s;
+	struct wsf_ev ev;
+
+	while (len && !s->close_code) {
+		size_t used = wsf_rx_next(&c->rx, in, len, &ev);
+
+		in += used;
+		len -= used;
+		switch (ev.type) {
+		case WSF_NEED_MORE:
+			break;
+		case WSF_MESSAGE:
+			if (!ev.binary && !wsf_utf8_valid(ev.data, ev.len)) {
+				session_close(s, WSF_CLOSE_INVALID_DATA, "text message is not UTF-8");
+				break;
+			}
+			if (session_receive(s, ev.data, ev.len))
+				return -1;
+			break;
+		case WSF_OVERSIZE:
+			session_close(s, WSF_CLOSE_TOO_BIG, "message too large");
+			break;
+		case WSF_PING:
+			if (session_charge(s))
+				break;	/* over its budget: closing */
+			memcpy(c->pong, ev.data, ev.len);
+			c->pong_len = (uint8_t)ev.len;
+			c->pong_due = 1;
+			lws_callback_on_writable(c->wsi);
+			break;
+		case WSF_PONG:
+			session_charge(s);
+			break;
+		case WSF_CLOSE:
+			/* echo the client's code (none if it sent none), then go */
+			s->close_code = ev.code == WSF_CLOSE_NO_STATUS ? WSF_CLOSE_NO_STATUS : ev.code;
+			s->close_reason = "";
+			c->close_sent = 0;
+			lws_callback_on_writable(c->wsi);
+			return 0;
+		case WSF_ERROR:
+			session_close(s, ev.code, ev.error);
+			return 0;
+		}
+	}
+	return 0;
+}
+
+static int
+ws_writeable(struct conn *c)
+{
+	struct session *s = &c->s;
+
+	if (c->close_sent)
+		return 0;
+	if (c->pong_due) {
+		c->pong_due = 0;
+		if (send_control(c, WSF_OP_PONG, c->pong, c->pong_len))
+			return -1;
+	}
+	if (s->close_code) {
+		uint8_t p[125];
+		size_t n = 0;
+
+		if (s->close_code != WSF_CLOSE_NO_STATUS) {
+			size_t rl = strlen(s->close_reason);
+
+			if (rl > sizeof(p) - 2)
+				rl = sizeof(p) - 2;
+			p[0] = (uint8_t)(s->close_code >> 8);
+			p[1] = (uint8_t)s->close_code;
+			memcpy(p + 2, s->close_reason, rl);
+			n = 2 + rl;
+		}
+		outq_clear(&s->q);
+		if (send_control(c, WSF_OP_CLOSE, p, n))
+			return -1;
+		c->close_sent = 1;
+		session_closed(s);
+		drain(c);
+		return 0;
+	}
+	return session_writeable(s);
+}
+
+/* ---- requests ---- */
+
+static int
+http_request(struct conn *c, const struct httpreq *q, const char *path)
+{
+	struct relay *r = c->relay;
+	struct access_verdict v;
+	struct http_answer a;
+	int head = q->method_len == 4 && !memcmp(q->method, "HEAD", 4);
+	int options = q->method_len == 7 && !memcmp(q->method, "OPTIONS", 7);
+
+	if (!options && !head && !(q->method_len == 3 && !memcmp(q->method, "GET", 3)))
+		return refuse(c, HTTP_STATUS_METHOD_NOT_ALLOWED, "method not allowed", 0);
+	if (check_access(c, q, 0, path, &v))
+		return 0;
+	if (options) {
+		/* a CORS preflight access.c allowed; any other OPTIONS is not served */
+		if (!httpreq_header(q, "Access-Control-Request-Method", NULL))
+			return refuse(c, HTTP_STATUS_METHOD_NOT_ALLOWED, "method not allowed", 0);
+		httpans_init(&a, HTTP_STATUS_NO_CONTENT);
+		access_headers(&a, &v, 1);
+		return answer(c, &a, 0);
+	}
+	if (http_api_answer(r, path, &a))
+		return refuse(c, HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", 0);
+	access_headers(&a, &v, 0);
+	return answer(c, &a, head);
+}
+
+/* A complete head: answer it. rest holds the bytes after it. */
+static int
+dispatch(struct conn *c, const struct httpreq *q, const char *rest, size_t rest_len)
+{
+	char path[256];
+
+	c->keep_alive = (uint8_t)q->keep_alive;
+	if (q->content_length > 0)
+		return refuse(c, 413, "request bodies are not accepted", 0);
+	if (q->path_len >= sizeof(path))
+		return refuse(c, HTTP_STATUS_NOT_FOUND, "not found", 0);
+	memcpy(path, q->path, q->path_len);
+	path[q->path_len] = '\0';
+	pending_remove(c);
+	if (q->upgrade_websocket || httpreq_header(q, "Sec-WebSocket-Key", NULL))
+		return ws_upgrade(c, q, path, rest, rest_len);
+	/* pipelined bytes wait until this answer is written */
+	if (rest_len) {
+		char *b = malloc(rest_len);
+
+		if (!b)
+			return -1;
+		memcpy(b, rest, rest_len);
+		free(c->in);
+		c->in = b;
+		c->in_len = rest_len;
+	} else {
+		free(c->in);
+		c->in = NULL;
+		c->in_len = 0;
+	}
+	return http_request(c, q, path);
+}
+
+/* 0 if an incomplete head can already not be HTTP (TLS or SSH on the
+ * port, binary junk): it is refused at once instead of after
+ * request_timeout. Checks the request line so far: a method of letters,
+ * no control bytes, and once the line is whole, two spaces in it. */
+static int
+may_be_http(const char *b, size_t n)
+{
+	size_t i = 0, spaces = 0;
+
+	while (i < n && i < 32 && b[i] >= 'A' && b[i] <= 'Z')
+		i++;
+	if (i < n && (i == 0 || i == 32 || b[i] != ' '))
+		return 0;
+	for (; i < n && b[i] != '\n'; i++) {
+		if ((unsigned char)b[i] < 0x20 && b[i] != '\r')
+			return 0;
+		if ((unsigned char)b[i] == 0x7f)
+			return 0;
+		spaces += b[i] == ' ';
+	}
+	return i == n || spaces >= 2;
+}
+
+/* Bytes of a request head. Parses straight from `in` when the head is
+ * whole in it (the common case), else collects up to CONN_HEAD_MAX. */
+static int
+head_rx(struct conn *c, const char *in, size_t len)
+{
+	struct httpreq q;
+	const char *buf = in;
+	size_t blen = len;
+	long n;
+
+	if (c->in_len) {
+		char *nb = realloc(c->in, c->in_len + len);
+
+		if (!nb)
+			return -1;
+		memcpy(nb + c->in_len, in, len);
+		c->in = nb;
+		c->in_len += len;
+		buf = c->in;
+		blen = c->in_len;
+	}
+	n = httpreq_parse(buf, blen, CONN_HEAD_MAX, &q);
+	if (n == 0 && !may_be_http(buf, blen))
+		n = -400;
+	if (n == 0) {
+		if (!c->in_len) {
+			if (!(c->in = malloc(len)))
+				return -1;
+			memcpy(c->in, in, len);
+			c->in_len = len;
+		}
+		return 0;
+	}
+	if (n < 0) {
+		static const char *const why[] = {
+			[0] = "malformed request",
+			[1] = "request head too large",
+			[2] = "request bodies with Transfer-Encoding are not accepted",
+			[3] = "only HTTP/1.0 and HTTP/1.1 are served",
+		};
+		unsigned st = (unsigned)-n;
+
+		c->relay->bad_requests++;
+		pending_remove(c);
+		return refuse(c, st, why[st == 431 ? 1 : st == 501 ? 2 : st == 505 ? 3 : 0], 0);
+	}
+	/* the parsed spans point into buf: keep it until the answer is built */
+	{
+		char *held = c->in;
+		int rc;
+
+		c->in = NULL;
+		c->in_len = 0;
+		rc = dispatch(c, &q, buf + n, blen - (size_t)n);
+		free(held);
+		return rc;
+	}
+}
+
+/* The answer is out: read the next request, or close. */
+static int
+answer_done(struct conn *c)
+{
+	if (!c->keep_alive) {
+		if (lws_is_ssl(c->wsi))
+			return -1;	/* flushed: lws closes with close_notify */
+		drain(c);
+		return 0;
+	}
+	c->state = CONN_HEAD;
+	c->out_done = 0;
+	pending_add(c);
+	if (c->in_len) {
+		char *b = c->in;
+		size_t n = c->in_len;
+		int rc;
+
+		c->in = NULL;
+		c->in_len = 0;
+		rc = head_rx(c, b, n);
+		free(b);
+		return rc;
+	}
+	return 0;
+}
+
+static void
+conn_gone(struct conn *c)
+{
+	pending_remove(c);
+	if (c->state == CONN_WS)
+		session_closed(&c->s);
+	wsf_rx_free(&c->rx);
+	free(c->in);
+	c->in = NULL;
+	free(c->out);
+	c->out = NULL;
+	c->relay->n_conns--;
+}
+
+int
+conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct conn *c = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_RAW_ADOPT:
+		memset(c, 0, sizeof(*c));
+		c->wsi = wsi;
+		c->relay = relay_of(wsi);
+		c->relay->n_conns++;
+		lws_get_peer_simple(wsi, c->peer, sizeof(c->peer));
+		pending_add(c);
+		return 0;
+	case LWS_CALLBACK_RAW_RX:
+		if (!c->relay || !len)
+			return 0;
+		switch (c->state) {
+		case CONN_HEAD:
+			return head_rx(c, in, len);
+		case CONN_WS:
+			return conn_ws_rx(c, in, len);
+		case CONN_ANSWER:
+			/* pipelined: kept for after the answer, within bounds */
+			if (c->in_len + len > CONN_HEAD_MAX)
+				return -1;
+			{
+				char *nb = realloc(c->in, c->in_len + len);
+
+				if (!nb)
+					return -1;
+				memcpy(nb + c->in_len, in, len);
+				c->in = nb;
+				c->in_len += len;
+			}
+			return 0;
+		default:
+			/* draining: dropped; under TLS the client's answer to our
+			 * close (or any byte) ends it */
+			return lws_is_ssl(wsi) ? -1 : 0;
+		}
+	case LWS_CALLBACK_RAW_WRITEABLE:
+		if (!c->relay)
+			return 0;
+		if (c->state == CONN_ANSWER) {
+			if (c->out)
+				return out_write(c);
+			if (c->out_done)
+				return answer_done(c);
+			return 0;
+		}
+		if (c->state == CONN_WS)
+			return ws_writeable(c);
+		return 0;
+	case LWS_CALLBACK_RAW_CLOSE:
+		if (c->relay)
+			conn_gone(c);
+		c->relay = NULL;
+		return 0;
+	default:
+		return 0;
+	}
+}
