@@ -13,7 +13,7 @@
 
 enum {
 	QUERY_ABSENT = -1,	/* no argument of that name */
-	QUERY_BAD = -2,		/* malformed escape, %00, or the name is there twice */
+	QUERY_BAD = -2,		/* malformed escape, %00 or a raw NUL, or the name is there twice */
 	QUERY_TOO_LONG = -3,	/* the decoded value does not fit in cap - 1 bytes */
 };
 
@@ -33,7 +33,9 @@ int query_next(const char *q, size_t len, size_t *pos, struct query_item *it);
 
 /* Percent-decodes s[0..n) into out (NUL-terminated, cap bytes including
  * the NUL); '+' becomes ' '. Returns the decoded length, QUERY_BAD for a
- * bad escape or %00, QUERY_TOO_LONG if it does not fit. */
+ * bad escape, %00 or a raw NUL (checked over all of s, so it wins over
+ * too long), QUERY_TOO_LONG if it does not fit (always when cap is 0).
+ * On error out holds "" (when cap > 0). */
 long query_decode(const char *s, size_t n, char *out, size_t cap);
 
 /* The value of the argument whose decoded name is exactly `name`,

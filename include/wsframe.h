@@ -1,6 +1,8 @@
-/* wsframe.h: the client side of RFC 6455 without I/O: the opening handshake
- * (request, the server's answer, Sec-WebSocket-Accept), the server's frames
- * parsed in place from reads of any size, and the client's masked frames.
+/* wsframe.h: RFC 6455 without I/O, both sides. Client: the opening
+ * handshake (request, the server's answer, Sec-WebSocket-Accept), the
+ * server's frames parsed in place from reads of any size, and the client's
+ * masked frames. Server: the check of a browser's upgrade request, its
+ * masked frames parsed and unmasked, and unmasked frames to send.
  *
  * Why uwrelay frames UW's socket itself: libwebsockets 4.1.6 runs every
  * received byte of a client connection through a per-byte state machine
@@ -12,6 +14,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+struct httpreq;
 
 #define WSF_OP_CONT 0x0
 #define WSF_OP_TEXT 0x1
@@ -69,27 +73,36 @@ struct wsf_rx {
 	uint8_t ctl[125];
 	size_t ctl_len;
 	uint8_t dead;		/* an error was returned: the connection is done */
+	uint8_t server;		/* reads a client's frames: every frame masked */
+	uint8_t mask[4];	/* server mode: the current frame's masking key */
+	uint8_t mask_pos;	/* payload bytes of the current frame seen, mod 4 */
 };
 
+/* Client mode: reads a server's frames (a masked one is an error). */
 void wsf_rx_init(struct wsf_rx *rx, size_t max_message);
+/* Server mode: reads a client's frames; an unmasked one is WSF_ERROR 1002,
+ * payloads are unmasked into rx's own buffers before they are handed out. */
+void wsf_rx_init_server(struct wsf_rx *rx, size_t max_message);
 /* Frees the reassembly buffer and restarts at a frame boundary (keeps
- * max_message). Safe on a zeroed struct. */
+ * max_message and the mode). Safe on a zeroed struct. */
 void wsf_rx_free(struct wsf_rx *rx);
 
 /* Consumes bytes from in[0..len) until one event is complete or the input
  * is used up, and returns how many it consumed (<= len). ev->type is
  * WSF_NEED_MORE when all of it was consumed without an event. Call again
- * with the rest after each event. ev->data points into `in` when a whole
- * frame was there (no copy), else into rx's buffer; either way it is valid
- * until the next call. After WSF_ERROR every call returns WSF_ERROR again. */
+ * with the rest after each event. In client mode ev->data points into `in`
+ * when a whole frame was there (no copy), else into rx's buffer; in server
+ * mode always into rx's buffers. Either way it is valid until the next
+ * call. After WSF_ERROR every call returns WSF_ERROR again. */
 size_t wsf_rx_next(struct wsf_rx *rx, const char *in, size_t len, struct wsf_ev *ev);
 
 /* 1 if s[0..n) is well-formed UTF-8 (RFC 3629: no overlongs, surrogates or
  * code points past U+10FFFF), else 0. */
 int wsf_utf8_valid(const char *s, size_t n);
 
-/* Writes a masked client frame (FIN set) into out: header, then payload
- * XORed with mask. Returns its length, or 0 if cap is too small or a
+/* Writes a frame (FIN set) into out: header, then payload. With a mask it
+ * is a client frame (payload XORed with mask); with mask NULL a server
+ * frame (unmasked). Returns its length, or 0 if cap is too small or a
  * control frame's payload is over 125 bytes. */
 size_t wsf_build(uint8_t *out, size_t cap, unsigned opcode, const void *payload, size_t len,
 		 const uint8_t mask[4]);
@@ -125,5 +138,14 @@ long wsf_response_parse(const char *buf, size_t len, struct wsf_response *r);
 /* Checks a parsed head is an acceptable 101 for key. Returns 0, or -1 with
  * a static reason in *why. */
 int wsf_response_check(const struct wsf_response *r, const char *key, const char **why);
+
+/* Server side: checks a parsed request (httpreq.h) is a valid RFC 6455
+ * opening handshake: GET, HTTP/1.1, Upgrade: websocket, Connection:
+ * Upgrade, Sec-WebSocket-Version 13 and a Sec-WebSocket-Key of base64 of
+ * 16 bytes, each version and key header given once. Returns 0 and fills
+ * accept (Sec-WebSocket-Accept, 28 characters + NUL); else an HTTP status
+ * with a static reason in *why: 400, or 426 when the version is not 13
+ * (the answer must then carry Sec-WebSocket-Version: 13). */
+int wsf_upgrade_check(const struct httpreq *r, char accept[29], const char **why);
 
 #endif

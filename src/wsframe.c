@@ -1,10 +1,12 @@
-/* wsframe.c: RFC 6455, client side, without I/O (see wsframe.h).
+/* wsframe.c: RFC 6455 without I/O (see wsframe.h).
  *
  * The receive side is a small state machine over frames, not bytes: a frame
  * header (2 to 14 bytes) is collected, then the payload is taken in one
- * piece per read. A whole unfragmented message inside one read is handed
- * out where it lies; only a message split across reads or frames is copied,
- * into one buffer bounded by max_message. */
+ * piece per read. In client mode a whole unfragmented message inside one
+ * read is handed out where it lies; only a message split across reads or
+ * frames is copied, into one buffer bounded by max_message. In server mode
+ * every payload is copied (and unmasked on the way): the input is const,
+ * and browsers' messages are small and bounded by max_message. */
 #include <openssl/evp.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "httpreq.h"
 #include "wsframe.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -27,12 +30,21 @@ wsf_rx_init(struct wsf_rx *rx, size_t max_message)
 }
 
 void
+wsf_rx_init_server(struct wsf_rx *rx, size_t max_message)
+{
+	wsf_rx_init(rx, max_message);
+	rx->server = 1;
+}
+
+void
 wsf_rx_free(struct wsf_rx *rx)
 {
 	size_t max = rx->max_message;
+	uint8_t server = rx->server;
 
 	free(rx->buf);
 	wsf_rx_init(rx, max);
+	rx->server = server;
 }
 
 int
@@ -188,6 +200,24 @@ end_frame(struct wsf_rx *rx, struct wsf_ev *ev, const char *data, size_t len)
 	return 1;
 }
 
+/* Bytes of the header whose second byte is b1. */
+static size_t
+header_size(uint8_t b1)
+{
+	uint8_t l7 = b1 & 0x7f;
+
+	return 2 + (l7 == 126 ? 2 : l7 == 127 ? 8 : 0) + (b1 & 0x80 ? 4 : 0);
+}
+
+/* XORs d[0..n) with the frame's mask, continuing where the last piece of
+ * this frame's payload ended. */
+static void
+unmask(struct wsf_rx *rx, uint8_t *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		d[i] ^= rx->mask[(rx->mask_pos + i) & 3];
+}
+
 /* Header complete in rx->hdr: decode and check it. 0, or -1 on error. */
 static int
 start_frame(struct wsf_rx *rx, struct wsf_ev *ev)
@@ -195,6 +225,9 @@ start_frame(struct wsf_rx *rx, struct wsf_ev *ev)
 	const uint8_t *h = rx->hdr;
 	uint64_t n = h[1] & 0x7f;
 
+	if (h[1] & 0x80)	/* only in server mode: check_first_bytes */
+		memcpy(rx->mask, h + header_size(h[1]) - 4, 4);
+	rx->mask_pos = 0;
 	rx->fin = h[0] >> 7;
 	rx->opcode = h[0] & 0x0f;
 	if (n == 126)
@@ -256,7 +289,11 @@ check_first_bytes(struct wsf_rx *rx, struct wsf_ev *ev)
 		fail(rx, ev, WSF_CLOSE_PROTOCOL, "reserved bits set", 0);
 		return -1;
 	}
-	if (b1 & 0x80) {
+	if (rx->server && !(b1 & 0x80)) {
+		fail(rx, ev, WSF_CLOSE_PROTOCOL, "unmasked frame from a client", 0);
+		return -1;
+	}
+	if (!rx->server && (b1 & 0x80)) {
 		fail(rx, ev, WSF_CLOSE_PROTOCOL, "masked frame from the server", 0);
 		return -1;
 	}
@@ -271,8 +308,9 @@ check_first_bytes(struct wsf_rx *rx, struct wsf_ev *ev)
 	return 0;
 }
 
-/* Appends to the reassembly buffer; the caller made sure buf_len + n <=
- * max_message. Returns 0, or -1 when out of memory. */
+/* Appends to the reassembly buffer (unmasked in server mode); the caller
+ * made sure buf_len + n <= max_message. Returns 0, or -1 when out of
+ * memory. */
 static int
 append(struct wsf_rx *rx, const uint8_t *p, size_t n)
 {
@@ -291,6 +329,8 @@ append(struct wsf_rx *rx, const uint8_t *p, size_t n)
 		rx->buf_cap = nc;
 	}
 	memcpy(rx->buf + rx->buf_len, p, n);
+	if (rx->server)
+		unmask(rx, (uint8_t *)rx->buf + rx->buf_len, n);
 	rx->buf_len += n;
 	return 0;
 }
@@ -318,13 +358,8 @@ wsf_rx_next(struct wsf_rx *rx, const char *in, size_t len, struct wsf_ev *ev)
 	}
 	for (;;) {
 		if (!rx->in_payload) {
-			size_t need = 2, take;
+			size_t need = rx->hdr_len >= 2 ? header_size(rx->hdr[1]) : 2, take;
 
-			if (rx->hdr_len >= 2) {
-				uint8_t l7 = rx->hdr[1] & 0x7f;
-
-				need = 2 + (l7 == 126 ? 2 : l7 == 127 ? 8 : 0);
-			}
 			while (rx->hdr_len < need) {
 				if (p == end)
 					return (size_t)(p - start);
@@ -335,11 +370,9 @@ wsf_rx_next(struct wsf_rx *rx, const char *in, size_t len, struct wsf_ev *ev)
 				rx->hdr_len = (uint8_t)(rx->hdr_len + take);
 				p += take;
 				if (rx->hdr_len == 2) {
-					uint8_t l7 = rx->hdr[1] & 0x7f;
-
 					if (check_first_bytes(rx, ev))
 						return (size_t)(p - start);
-					need = 2 + (l7 == 126 ? 2 : l7 == 127 ? 8 : 0);
+					need = header_size(rx->hdr[1]);
 				}
 			}
 			rx->hdr_len = 0;
@@ -359,7 +392,7 @@ wsf_rx_next(struct wsf_rx *rx, const char *in, size_t len, struct wsf_ev *ev)
 			size_t k = rx->left < avail ? (size_t)rx->left : avail;
 
 			if (rx->opcode >= WSF_OP_CLOSE) {
-				if (k == rx->left && !rx->ctl_len) {
+				if (k == rx->left && !rx->ctl_len && !rx->server) {
 					/* the whole control payload is here */
 					rx->left = 0;
 					p += k;
@@ -367,9 +400,11 @@ wsf_rx_next(struct wsf_rx *rx, const char *in, size_t len, struct wsf_ev *ev)
 					return (size_t)(p - start);
 				}
 				memcpy(rx->ctl + rx->ctl_len, p, k);
+				if (rx->server)
+					unmask(rx, rx->ctl + rx->ctl_len, k);
 				rx->ctl_len += k;
 			} else if (!rx->discard) {
-				if (k == rx->left && rx->fin && !rx->buf_len) {
+				if (k == rx->left && rx->fin && !rx->buf_len && !rx->server) {
 					/* the common case: a whole message here, no copy */
 					rx->left = 0;
 					p += k;
@@ -384,6 +419,7 @@ wsf_rx_next(struct wsf_rx *rx, const char *in, size_t len, struct wsf_ev *ev)
 			}
 			p += k;
 			rx->left -= k;
+			rx->mask_pos = (uint8_t)((rx->mask_pos + k) & 3);
 			if (!rx->left) {
 				r = end_frame(rx, ev, NULL, 0);
 				if (r)
@@ -398,26 +434,33 @@ wsf_build(uint8_t *out, size_t cap, unsigned opcode, const void *payload, size_t
 	  const uint8_t mask[4])
 {
 	const uint8_t *src = payload;
+	uint8_t m = mask ? 0x80 : 0;
 	size_t h = 2;
 
 	if (opcode >= WSF_OP_CLOSE && len > 125)
 		return 0;
 	if (len >= 126)
 		h += len > 65535 ? 8 : 2;
-	h += 4;
+	if (mask)
+		h += 4;
 	if (cap < h || cap - h < len)
 		return 0;
 	out[0] = (uint8_t)(0x80 | (opcode & 0x0f));
 	if (len < 126)
-		out[1] = (uint8_t)(0x80 | len);
+		out[1] = (uint8_t)(m | len);
 	else if (len <= 65535) {
-		out[1] = 0x80 | 126;
+		out[1] = m | 126;
 		out[2] = (uint8_t)(len >> 8);
 		out[3] = (uint8_t)len;
 	} else {
-		out[1] = 0x80 | 127;
+		out[1] = m | 127;
 		for (int i = 0; i < 8; i++)
 			out[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+	}
+	if (!mask) {
+		if (len)
+			memcpy(out + h, src, len);
+		return h + len;
 	}
 	memcpy(out + h - 4, mask, 4);
 	for (size_t i = 0; i < len; i++)
@@ -474,32 +517,6 @@ wsf_request(char *out, size_t cap, const char *host, int port, int tls, const ch
 	return (size_t)n;
 }
 
-static int
-has_token(const char *v, size_t n, const char *tok)
-{
-	size_t tl = strlen(tok);
-
-	for (size_t i = 0; i < n;) {
-		size_t j;
-
-		while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-			i++;
-		j = i;
-		while (j < n && v[j] != ',')
-			j++;
-		{
-			size_t e = j;
-
-			while (e > i && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-				e--;
-			if (e - i == tl && !strncasecmp(v + i, tok, tl))
-				return 1;
-		}
-		i = j;
-	}
-	return 0;
-}
-
 long
 wsf_response_parse(const char *buf, size_t len, struct wsf_response *r)
 {
@@ -546,7 +563,7 @@ wsf_response_parse(const char *buf, size_t len, struct wsf_response *r)
 		if (NAME_IS("upgrade"))
 			r->upgrade_websocket = ve - v == 9 && !strncasecmp(v, "websocket", 9);
 		else if (NAME_IS("connection"))
-			r->connection_upgrade = has_token(v, (size_t)(ve - v), "upgrade");
+			r->connection_upgrade = httpreq_list_has(v, (size_t)(ve - v), "upgrade");
 		else if (NAME_IS("sec-websocket-accept")) {
 			size_t n = (size_t)(ve - v);
 
@@ -603,6 +620,71 @@ wsf_response_check(const struct wsf_response *r, const char *key, const char **w
 	if (r->has_protocol) {
 		*why = "server chose a subprotocol we did not offer";
 		return -1;
+	}
+	return 0;
+}
+
+/* A Sec-WebSocket-Key must be base64 of 16 bytes: 22 characters of the
+ * alphabet and "==" (the form every browser sends; node's ws checks the
+ * same). */
+static int
+key_ok(const char *k, size_t n)
+{
+	static const char b64[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+	if (n != 24 || k[22] != '=' || k[23] != '=')
+		return 0;
+	for (size_t i = 0; i < 22; i++)
+		if (!k[i] || !strchr(b64, k[i]))
+			return 0;
+	return 1;
+}
+
+int
+wsf_upgrade_check(const struct httpreq *r, char accept[29], const char **why)
+{
+	const char *v;
+	size_t vl;
+	char key[25];
+
+	accept[0] = '\0';
+	if (r->method_len != 3 || memcmp(r->method, "GET", 3)) {
+		*why = "a WebSocket upgrade must be a GET";
+		return 400;
+	}
+	if (r->minor != 1) {
+		*why = "a WebSocket upgrade needs HTTP/1.1";
+		return 400;
+	}
+	if (!httpreq_has_token(r, "upgrade", "websocket")) {
+		*why = "no Upgrade: websocket";
+		return 400;
+	}
+	if (!httpreq_has_token(r, "connection", "upgrade")) {
+		*why = "no Connection: Upgrade";
+		return 400;
+	}
+	v = httpreq_header(r, "sec-websocket-version", &vl);
+	if (!v || httpreq_header_count(r, "sec-websocket-version") != 1) {
+		*why = "Sec-WebSocket-Version missing or given twice";
+		return 400;
+	}
+	if (vl != 2 || memcmp(v, "13", 2)) {
+		*why = "unsupported Sec-WebSocket-Version (this server speaks 13)";
+		return 426;
+	}
+	v = httpreq_header(r, "sec-websocket-key", &vl);
+	if (!v || httpreq_header_count(r, "sec-websocket-key") != 1 || !key_ok(v, vl)) {
+		*why = "Sec-WebSocket-Key must be given once, base64 of 16 bytes";
+		return 400;
+	}
+	memcpy(key, v, 24);
+	key[24] = '\0';
+	wsf_accept_for(key, accept);
+	if (!accept[0]) {
+		*why = "could not compute Sec-WebSocket-Accept";
+		return 400;
 	}
 	return 0;
 }
