@@ -56,6 +56,9 @@ long httpreq_parse(const char *buf, size_t len, size_t max, struct httpreq *r);
  * *vlen. NULL if absent. */
 const char *httpreq_header(const struct httpreq *r, const char *name, size_t *vlen);
 
+/* How many headers are named `name` (case-insensitive); 0 if none. */
+unsigned httpreq_header_count(const struct httpreq *r, const char *name);
+
 /* 1 if header `name` is a comma-separated list (over all its occurrences)
  * holding `token` (case-insensitive, surrounding spaces ignored). */
 int httpreq_has_token(const struct httpreq *r, const char *name, const char *token);

@@ -641,19 +641,6 @@ key_ok(const char *k, size_t n)
 	return 1;
 }
 
-/* How many headers are named `name`. */
-static unsigned
-header_count(const struct httpreq *r, const char *name)
-{
-	size_t n = strlen(name);
-	unsigned c = 0;
-
-	for (unsigned i = 0; i < r->n_headers; i++)
-		if (r->h[i].name_len == n && !strncasecmp(r->h[i].name, name, n))
-			c++;
-	return c;
-}
-
 int
 wsf_upgrade_check(const struct httpreq *r, char accept[29], const char **why)
 {
@@ -679,7 +666,7 @@ wsf_upgrade_check(const struct httpreq *r, char accept[29], const char **why)
 		return 400;
 	}
 	v = httpreq_header(r, "sec-websocket-version", &vl);
-	if (!v || header_count(r, "sec-websocket-version") != 1) {
+	if (!v || httpreq_header_count(r, "sec-websocket-version") != 1) {
 		*why = "Sec-WebSocket-Version missing or given twice";
 		return 400;
 	}
@@ -688,7 +675,7 @@ wsf_upgrade_check(const struct httpreq *r, char accept[29], const char **why)
 		return 426;
 	}
 	v = httpreq_header(r, "sec-websocket-key", &vl);
-	if (!v || header_count(r, "sec-websocket-key") != 1 || !key_ok(v, vl)) {
+	if (!v || httpreq_header_count(r, "sec-websocket-key") != 1 || !key_ok(v, vl)) {
 		*why = "Sec-WebSocket-Key must be given once, base64 of 16 bytes";
 		return 400;
 	}

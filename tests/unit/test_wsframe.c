@@ -1,6 +1,8 @@
-/* test_wsframe.c: RFC 6455 client framing: server frames parsed from reads
- * cut anywhere, control frames, errors with their close codes, masked
- * client frames, and the opening handshake. */
+/* test_wsframe.c: RFC 6455 framing, both sides: frames parsed from reads
+ * cut anywhere (a server's in client mode, a browser's masked ones in
+ * server mode), control frames, errors with their close codes, frames
+ * built for either side, and the opening handshake from both ends. */
+#include "httpreq.h"
 #include "wsframe.h"
 #include "check.h"
 
@@ -65,11 +67,12 @@ log_ev(struct log *l, const struct wsf_ev *ev)
 	l->s[l->n] = '\0';
 }
 
-/* Feeds buf to a fresh parser in reads of `step` bytes (0: one read),
- * each read in its own exact-size heap copy so ASan catches any access
- * outside it; returns the event log. Stops at an error or close. */
+/* Feeds buf to a fresh parser (server mode if `server`) in reads of
+ * `step` bytes (0: one read), each read in its own exact-size heap copy so
+ * ASan catches any access outside it; returns the event log. Stops at an
+ * error or close. */
 static void
-feed(const uint8_t *buf, size_t len, size_t step, size_t max, struct log *l)
+feed_mode(const uint8_t *buf, size_t len, size_t step, size_t max, struct log *l, int server)
 {
 	struct wsf_rx rx;
 	struct wsf_ev ev;
@@ -78,7 +81,10 @@ feed(const uint8_t *buf, size_t len, size_t step, size_t max, struct log *l)
 
 	l->n = 0;
 	l->s[0] = '\0';
-	wsf_rx_init(&rx, max);
+	if (server)
+		wsf_rx_init_server(&rx, max);
+	else
+		wsf_rx_init(&rx, max);
 	while (off < len && !stop) {
 		size_t k = step && len - off > step ? step : len - off, used = 0;
 		char *c = malloc(k);
@@ -102,14 +108,20 @@ feed(const uint8_t *buf, size_t len, size_t step, size_t max, struct log *l)
 	wsf_rx_free(&rx);
 }
 
+static void
+feed(const uint8_t *buf, size_t len, size_t step, size_t max, struct log *l)
+{
+	feed_mode(buf, len, step, max, l, 0);
+}
+
 /* The same stream must give the same events however it is cut. */
 static void
-check_all_cuts(const uint8_t *buf, size_t len, size_t max, const char *want)
+check_all_cuts_mode(const uint8_t *buf, size_t len, size_t max, const char *want, int server)
 {
 	struct log *l = malloc(sizeof(*l));
 
 	for (size_t step = 0; step <= len; step++) {
-		feed(buf, len, step, max, l);
+		feed_mode(buf, len, step, max, l, server);
 		if (strcmp(l->s, want)) {
 			printf("  read size %zu:\n", step);
 			CHECK_STR(l->s, want);
@@ -117,6 +129,12 @@ check_all_cuts(const uint8_t *buf, size_t len, size_t max, const char *want)
 		}
 	}
 	free(l);
+}
+
+static void
+check_all_cuts(const uint8_t *buf, size_t len, size_t max, const char *want)
+{
+	check_all_cuts_mode(buf, len, max, want, 0);
 }
 
 static void
@@ -486,6 +504,464 @@ wsframe_response_refusals(void)
 	CHECK_CONTAINS(why, "extension");
 }
 
+/* --- server mode: a browser's frames, masked --- */
+
+/* A client frame (masked with mask) into out; returns its length. */
+static size_t
+cli_frame(uint8_t *out, int fin, unsigned op, const void *payload, size_t len,
+	  const uint8_t mask[4])
+{
+	const uint8_t *p = payload;
+	size_t h = 2;
+
+	out[0] = (uint8_t)((fin ? 0x80 : 0) | op);
+	if (len < 126)
+		out[1] = (uint8_t)(0x80 | len);
+	else if (len <= 65535) {
+		out[1] = 0x80 | 126;
+		out[2] = (uint8_t)(len >> 8);
+		out[3] = (uint8_t)len;
+		h = 4;
+	} else {
+		out[1] = 0x80 | 127;
+		for (int i = 0; i < 8; i++)
+			out[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+		h = 10;
+	}
+	memcpy(out + h, mask, 4);
+	h += 4;
+	for (size_t i = 0; i < len; i++)
+		out[h + i] = p[i] ^ mask[i & 3];
+	return h + len;
+}
+
+static const uint8_t MASK_A[4] = { 0x37, 0xfa, 0x21, 0x3d };
+static const uint8_t MASK_B[4] = { 0x01, 0x80, 0xff, 0x5a };
+
+/* buf (one client frame of `payload`) read as two reads cut at `cut`, or
+ * in reads of `step` bytes when cut is SIZE_MAX: exactly one binary
+ * message equal to payload, and every byte consumed. */
+static int
+server_reads_back(const uint8_t *buf, size_t n, size_t cut, size_t step, const uint8_t *payload,
+		  size_t plen)
+{
+	struct wsf_rx rx;
+	struct wsf_ev ev;
+	size_t off = 0;
+	int messages = 0, ok = 1;
+
+	wsf_rx_init_server(&rx, 1 << 20);
+	while (off < n) {
+		size_t k = cut != SIZE_MAX ? (off < cut ? cut - off : n - off)
+					   : (n - off > step ? step : n - off), used = 0;
+		char *c = malloc(k ? k : 1);
+
+		memcpy(c, buf + off, k);
+		do {
+			used += wsf_rx_next(&rx, c + used, k - used, &ev);
+			if (ev.type == WSF_MESSAGE) {
+				messages++;
+				ok &= ev.binary && ev.len == plen && !memcmp(ev.data, payload, plen);
+				/* server mode never hands out the masked input */
+				ok &= !(ev.data >= c && ev.data < c + k);
+			} else if (ev.type != WSF_NEED_MORE)
+				ok = 0;
+		} while (used < k && ev.type != WSF_NEED_MORE);
+		ok &= used == k;
+		free(c);
+		off += k;
+	}
+	wsf_rx_free(&rx);
+	return ok && messages == 1;
+}
+
+static void
+wsframe_server_masked_sizes_every_cut(void)
+{
+	static const size_t sizes[] = { 0, 1, 125, 126, 65535, 65536 };
+	uint8_t *buf = malloc(65536 + 14), *pl = malloc(65536);
+
+	/* bytes that differ at every position, so a mask phase off by one
+	 * shows */
+	for (size_t i = 0; i < 65536; i++)
+		pl[i] = (uint8_t)(i * 131 + i / 256 + 7);
+	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		size_t len = sizes[s], n = cli_frame(buf, 1, WSF_OP_BINARY, pl, len, MASK_A);
+		size_t bad_cut = SIZE_MAX, bad_step = 0;
+
+		/* a single cut anywhere; for the big frames every cut in and near
+		 * the header and the end, and a spread in between (each one a
+		 * full copy of the frame: all 65k would take minutes) */
+		for (size_t cut = 0; cut <= n && bad_cut == SIZE_MAX; cut++) {
+			if (n > 1000 && cut > 40 && cut < n - 40 && cut % 997)
+				continue;
+			if (!server_reads_back(buf, n, cut, 0, pl, len))
+				bad_cut = cut;
+		}
+		/* reads of every size up to 40 bytes, then a few big ones */
+		for (size_t step = 1; step <= n + 1 && !bad_step; step++) {
+			if (step > 40 && step != 4093 && step != 65535 && step != n + 1)
+				continue;
+			if (!server_reads_back(buf, n, SIZE_MAX, step, pl, len))
+				bad_step = step;
+		}
+		if (bad_cut != SIZE_MAX || bad_step)
+			printf("  payload %zu: cut %zu, read size %zu\n", len, bad_cut, bad_step);
+		CHECK(bad_cut == SIZE_MAX);
+		CHECK_EQ_UINT(bad_step, 0);
+	}
+	free(buf);
+	free(pl);
+}
+
+static void
+wsframe_server_text_and_control_every_cut(void)
+{
+	uint8_t b[512];
+	size_t n = 0;
+
+	n += cli_frame(b + n, 1, WSF_OP_TEXT, "hello", 5, MASK_A);
+	n += cli_frame(b + n, 1, WSF_OP_PING, "ping!", 5, MASK_B);
+	n += cli_frame(b + n, 1, WSF_OP_TEXT, "", 0, MASK_B);
+	n += cli_frame(b + n, 1, WSF_OP_PONG, "", 0, MASK_A);
+	n += cli_frame(b + n, 1, WSF_OP_TEXT, "caf\xc3\xa9", 5, MASK_B);
+	check_all_cuts_mode(b, n, 1000, "M:hello|P:ping!|M:|Q:|M:caf\xc3\xa9|", 1);
+}
+
+static void
+wsframe_server_ping_between_fragments(void)
+{
+	uint8_t b[512];
+	size_t n = 0;
+
+	/* each fragment with its own mask: the phase restarts per frame */
+	n += cli_frame(b + n, 0, WSF_OP_TEXT, "hel", 3, MASK_A);
+	n += cli_frame(b + n, 1, WSF_OP_PING, "abcdefg", 7, MASK_B);
+	n += cli_frame(b + n, 0, WSF_OP_CONT, "", 0, MASK_B);
+	n += cli_frame(b + n, 0, WSF_OP_CONT, "lo w", 4, MASK_B);
+	n += cli_frame(b + n, 1, WSF_OP_PONG, "y", 1, MASK_A);
+	n += cli_frame(b + n, 1, WSF_OP_CONT, "orld", 4, MASK_A);
+	n += cli_frame(b + n, 1, WSF_OP_BINARY, "\x00\x01", 2, MASK_B);
+	check_all_cuts_mode(b, n, 1000, "P:abcdefg|Q:y|M:hello world|B:\x00\x01|", 1);
+}
+
+static void
+wsframe_server_close_with_and_without_code(void)
+{
+	uint8_t b[256];
+	size_t n;
+
+	n = cli_frame(b, 1, WSF_OP_CLOSE, "\x03\xe8" "bye", 5, MASK_A);
+	check_all_cuts_mode(b, n, 1000, "C1000:bye|", 1);
+	n = cli_frame(b, 1, WSF_OP_CLOSE, "", 0, MASK_A);
+	check_all_cuts_mode(b, n, 1000, "C1005:|", 1);
+	n = cli_frame(b, 1, WSF_OP_CLOSE, "\x03\xe9", 2, MASK_B);
+	check_all_cuts_mode(b, n, 1000, "C1001:|", 1);
+	n = cli_frame(b, 1, WSF_OP_CLOSE, "\x11\x94", 2, MASK_B);	/* 4500 */
+	check_all_cuts_mode(b, n, 1000, "C4500:|", 1);
+	/* a reason of the full 123 bytes */
+	{
+		char p[125], want[200];
+
+		p[0] = 0x03;
+		p[1] = (char)0xe8;
+		memset(p + 2, 'r', 123);
+		n = cli_frame(b, 1, WSF_OP_CLOSE, p, sizeof(p), MASK_B);
+		snprintf(want, sizeof(want), "C1000:%.123s|", p + 2);
+		check_all_cuts_mode(b, n, 1000, want, 1);
+	}
+}
+
+static void
+wsframe_server_invalid_close_codes(void)
+{
+	static const unsigned bad[] = { 0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999,
+					5000, 65535 };
+	static const unsigned good[] = { 1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011,
+					 3000, 3999, 4000, 4999 };
+	uint8_t b[64];
+	char p[2], want[32];
+	size_t n;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		p[0] = (char)(bad[i] >> 8);
+		p[1] = (char)bad[i];
+		n = cli_frame(b, 1, WSF_OP_CLOSE, p, 2, MASK_A);
+		check_all_cuts_mode(b, n, 1000, "E1002:|", 1);
+	}
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		p[0] = (char)(good[i] >> 8);
+		p[1] = (char)good[i];
+		n = cli_frame(b, 1, WSF_OP_CLOSE, p, 2, MASK_A);
+		snprintf(want, sizeof(want), "C%u:|", good[i]);
+		check_all_cuts_mode(b, n, 1000, want, 1);
+	}
+	n = cli_frame(b, 1, WSF_OP_CLOSE, "\x03", 1, MASK_A);
+	check_all_cuts_mode(b, n, 1000, "E1002:|", 1);
+	n = cli_frame(b, 1, WSF_OP_CLOSE, "\x03\xe8\xc3\x28", 4, MASK_A);
+	check_all_cuts_mode(b, n, 1000, "E1007:|", 1);
+}
+
+static void
+wsframe_server_unmasked_is_1002(void)
+{
+	static const struct {
+		const char *name;
+		uint8_t bytes[8];
+		size_t len;
+	} cases[] = {
+		{ "text", { 0x81, 0x02, 'h', 'i' }, 4 },
+		{ "empty binary", { 0x82, 0x00 }, 2 },
+		{ "ping", { 0x89, 0x00 }, 2 },
+		{ "pong", { 0x8a, 0x01, 'x' }, 3 },
+		{ "close", { 0x88, 0x02, 0x03, 0xe8 }, 4 },
+		{ "first fragment", { 0x01, 0x01, 'a' }, 3 },
+	};
+	uint8_t b[64];
+	size_t n;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct wsf_rx rx;
+		struct wsf_ev ev;
+
+		wsf_rx_init_server(&rx, 1000);
+		wsf_rx_next(&rx, (const char *)cases[i].bytes, cases[i].len, &ev);
+		if (ev.type != WSF_ERROR)
+			printf("  case %s\n", cases[i].name);
+		CHECK_EQ_INT(ev.type, WSF_ERROR);
+		CHECK_EQ_UINT(ev.code, WSF_CLOSE_PROTOCOL);
+		CHECK_STR(ev.error, "unmasked frame from a client");
+		wsf_rx_free(&rx);
+		check_all_cuts_mode(cases[i].bytes, cases[i].len, 1000, "E1002:|", 1);
+	}
+	/* a masked frame, then an unmasked continuation */
+	n = cli_frame(b, 0, WSF_OP_TEXT, "ab", 2, MASK_A);
+	b[n++] = 0x80;
+	b[n++] = 0x01;
+	b[n++] = 'c';
+	check_all_cuts_mode(b, n, 1000, "E1002:|", 1);
+	/* and the other way round: client mode still refuses a masked frame */
+	n = cli_frame(b, 1, WSF_OP_TEXT, "ab", 2, MASK_A);
+	check_all_cuts_mode(b, n, 1000, "E1002:|", 0);
+}
+
+static void
+wsframe_server_same_rules_as_client(void)
+{
+	struct {
+		const char *name;
+		uint8_t fin, op;
+		size_t len;
+		unsigned code;
+	} cases[] = {
+		{ "ping over 125", 1, WSF_OP_PING, 126, 1002 },
+		{ "fragmented close", 0, WSF_OP_CLOSE, 0, 1002 },
+		{ "opcode 3", 1, 3, 0, 1002 },
+		{ "opcode 0xf", 1, 0xf, 0, 1002 },
+		{ "continuation first", 1, WSF_OP_CONT, 1, 1002 },
+	};
+	static uint8_t b[512], p[200];
+	size_t n;
+
+	memset(p, 'a', sizeof(p));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char want[32];
+
+		n = cli_frame(b, cases[i].fin, cases[i].op, p, cases[i].len, MASK_A);
+		snprintf(want, sizeof(want), "E%u:|", cases[i].code);
+		check_all_cuts_mode(b, n, 1000, want, 1);
+	}
+	/* reserved bits */
+	n = cli_frame(b, 1, WSF_OP_TEXT, "a", 1, MASK_A);
+	b[0] |= 0x40;
+	check_all_cuts_mode(b, n, 1000, "E1002:|", 1);
+	/* text that is UTF-8 only once unmasked is fine; invalid once unmasked is 1007 */
+	n = cli_frame(b, 1, WSF_OP_TEXT, "\xc3\x28", 2, MASK_A);
+	check_all_cuts_mode(b, n, 1000, "E1007:|", 1);
+	/* a new message inside a fragmented one */
+	n = cli_frame(b, 0, WSF_OP_TEXT, "a", 1, MASK_A);
+	n += cli_frame(b + n, 1, WSF_OP_TEXT, "b", 1, MASK_A);
+	check_all_cuts_mode(b, n, 1000, "E1002:|", 1);
+	/* oversize: skipped, the next message is read */
+	n = cli_frame(b, 1, WSF_OP_TEXT, p, 101, MASK_A);
+	n += cli_frame(b + n, 0, WSF_OP_TEXT, p, 60, MASK_B);
+	n += cli_frame(b + n, 1, WSF_OP_PING, "", 0, MASK_B);
+	n += cli_frame(b + n, 1, WSF_OP_CONT, p, 41, MASK_A);
+	n += cli_frame(b + n, 1, WSF_OP_TEXT, p, 100, MASK_A);
+	n += cli_frame(b + n, 1, WSF_OP_TEXT, "k", 1, MASK_B);
+	{
+		char want[300];
+
+		snprintf(want, sizeof(want), "O101|P:|O101|M:%.100s|M:k|", (const char *)p);
+		check_all_cuts_mode(b, n, 100, want, 1);
+	}
+}
+
+static void
+wsframe_server_mode_survives_free(void)
+{
+	struct wsf_rx rx;
+	struct wsf_ev ev;
+	uint8_t b[32];
+	size_t n = cli_frame(b, 1, WSF_OP_TEXT, "x", 1, MASK_A);
+
+	wsf_rx_init_server(&rx, 100);
+	wsf_rx_free(&rx);
+	CHECK_EQ_UINT(wsf_rx_next(&rx, (const char *)b, n, &ev), n);
+	CHECK_EQ_INT(ev.type, WSF_MESSAGE);
+	CHECK_MEM(ev.data, ev.len, "x", 1);
+	wsf_rx_free(&rx);
+}
+
+static void
+wsframe_build_unmasked(void)
+{
+	static uint8_t out[70100];
+	static char big[70000];
+	size_t n;
+	struct log *l = malloc(sizeof(*l));
+
+	n = wsf_build(out, sizeof(out), WSF_OP_TEXT, "Hi", 2, NULL);
+	CHECK_EQ_UINT(n, 4);
+	CHECK_MEM(out, n, "\x81\x02Hi", 4);
+	n = wsf_build(out, sizeof(out), WSF_OP_CLOSE, NULL, 0, NULL);
+	CHECK_MEM(out, n, "\x88\x00", 2);
+	n = wsf_build(out, sizeof(out), WSF_OP_TEXT, big, 125, NULL);
+	CHECK_EQ_UINT(n, 127);
+	CHECK_EQ_UINT(out[1], 125);
+	n = wsf_build(out, sizeof(out), WSF_OP_TEXT, big, 126, NULL);
+	CHECK_EQ_UINT(n, 4 + 126);
+	CHECK_MEM(out, 4, "\x81\x7e\x00\x7e", 4);
+	n = wsf_build(out, sizeof(out), WSF_OP_BINARY, big, 65535, NULL);
+	CHECK_EQ_UINT(n, 4 + 65535);
+	CHECK_MEM(out, 4, "\x82\x7e\xff\xff", 4);
+	n = wsf_build(out, sizeof(out), WSF_OP_BINARY, big, 65536, NULL);
+	CHECK_EQ_UINT(n, 10 + 65536);
+	CHECK_MEM(out, 10, "\x82\x7f\x00\x00\x00\x00\x00\x01\x00\x00", 10);
+	/* exact capacity, and one byte short */
+	CHECK_EQ_UINT(wsf_build(out, 4, WSF_OP_TEXT, "Hi", 2, NULL), 4);
+	CHECK_EQ_UINT(wsf_build(out, 3, WSF_OP_TEXT, "Hi", 2, NULL), 0);
+	CHECK_EQ_UINT(wsf_build(out, sizeof(out), WSF_OP_PING, big, 126, NULL), 0);
+	/* what it writes, the client-side reader reads back */
+	n = wsf_build(out, sizeof(out), WSF_OP_CLOSE, "\x03\xe9" "bye", 5, NULL);
+	feed(out, n, 1, 1000, l);
+	CHECK_STR(l->s, "C1001:bye|");
+	/* and a masked build is what the server-side reader reads back */
+	{
+		const uint8_t m[4] = { 9, 8, 7, 6 };
+
+		n = wsf_build(out, sizeof(out), WSF_OP_TEXT, "round trip", 10, m);
+		feed_mode(out, n, 3, 1000, l, 1);
+		CHECK_STR(l->s, "M:round trip|");
+	}
+	free(l);
+}
+
+/* --- server side of the opening handshake --- */
+
+static const char *UPGRADE_OK =
+	"GET /api/stream/ws/flow HTTP/1.1\r\n"
+	"Host: 127.0.0.1:8080\r\n"
+	"Upgrade: websocket\r\n"
+	"Connection: Upgrade\r\n"
+	"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	"Sec-WebSocket-Version: 13\r\n"
+	"\r\n";
+
+/* Parses head and runs wsf_upgrade_check; the status (or -1 if the head
+ * does not parse). */
+static int
+upgrade(const char *head, char accept[29], const char **why)
+{
+	struct httpreq r;
+
+	*why = NULL;
+	if (httpreq_parse(head, strlen(head), 8192, &r) <= 0)
+		return -1;
+	return wsf_upgrade_check(&r, accept, why);
+}
+
+/* UPGRADE_OK with the line starting with `prefix` replaced by `line` (""
+ * drops it). */
+static char *
+upgrade_with(const char *prefix, const char *line)
+{
+	char *s = malloc(1024);
+	const char *at = strstr(UPGRADE_OK, prefix), *eol = strstr(at, "\r\n") + 2;
+
+	snprintf(s, 1024, "%.*s%s%s", (int)(at - UPGRADE_OK), UPGRADE_OK, line, eol);
+	return s;
+}
+
+static void
+wsframe_upgrade_rfc_key(void)
+{
+	char acc[29];
+	const char *why;
+
+	CHECK_EQ_INT(upgrade(UPGRADE_OK, acc, &why), 0);
+	/* RFC 6455 1.3 */
+	CHECK_STR(acc, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+	/* case-insensitive tokens, lists, extra headers */
+	CHECK_EQ_INT(upgrade("GET /x?a=1 HTTP/1.1\r\nhost: h\r\nUPGRADE: WebSocket\r\n"
+			     "connection: keep-alive, upgrade\r\n"
+			     "sec-websocket-key:   MDEyMzQ1Njc4OWFiY2RlZg==  \r\n"
+			     "sec-websocket-version: 13\r\nOrigin: http://h\r\n"
+			     "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n", acc, &why), 0);
+	CHECK_EQ_UINT(strlen(acc), 28);
+}
+
+static void
+wsframe_upgrade_refusals(void)
+{
+	static const struct {
+		const char *name, *prefix, *line;
+		int status;
+		const char *why;
+	} cases[] = {
+		{ "key of 15 bytes", "Sec-WebSocket-Key", "Sec-WebSocket-Key: MDEyMzQ1Njc4OWFiY2Rl\r\n",
+		  400, "Sec-WebSocket-Key" },
+		{ "key of 17 bytes", "Sec-WebSocket-Key",
+		  "Sec-WebSocket-Key: MDEyMzQ1Njc4OWFiY2RlZmc=\r\n", 400, "Sec-WebSocket-Key" },
+		{ "key not base64", "Sec-WebSocket-Key",
+		  "Sec-WebSocket-Key: MDEyMzQ1Njc4OWFiY2Rl*g==\r\n", 400, "Sec-WebSocket-Key" },
+		{ "key without padding", "Sec-WebSocket-Key",
+		  "Sec-WebSocket-Key: MDEyMzQ1Njc4OWFiY2RlZgAA\r\n", 400, "Sec-WebSocket-Key" },
+		{ "no key", "Sec-WebSocket-Key", "", 400, "Sec-WebSocket-Key" },
+		{ "key twice", "Sec-WebSocket-Key",
+		  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+		  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", 400, "Sec-WebSocket-Key" },
+		{ "version 8", "Sec-WebSocket-Version", "Sec-WebSocket-Version: 8\r\n", 426,
+		  "Version" },
+		{ "version 13, 8", "Sec-WebSocket-Version", "Sec-WebSocket-Version: 13, 8\r\n", 426,
+		  "Version" },
+		{ "no version", "Sec-WebSocket-Version", "", 400, "Version" },
+		{ "version twice", "Sec-WebSocket-Version",
+		  "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Version: 13\r\n", 400, "Version" },
+		{ "no Upgrade", "Upgrade", "", 400, "Upgrade" },
+		{ "Upgrade: h2c", "Upgrade", "Upgrade: h2c\r\n", 400, "Upgrade" },
+		{ "no Connection", "Connection", "", 400, "Connection" },
+		{ "Connection: keep-alive", "Connection", "Connection: keep-alive\r\n", 400,
+		  "Connection" },
+		{ "POST", "GET", "POST /api/stream/ws/flow HTTP/1.1\r\n", 400, "GET" },
+		{ "get", "GET", "get /api/stream/ws/flow HTTP/1.1\r\n", 400, "GET" },
+		{ "HTTP/1.0", "GET", "GET /api/stream/ws/flow HTTP/1.0\r\n", 400, "HTTP/1.1" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *head = upgrade_with(cases[i].prefix, cases[i].line), acc[29];
+		const char *why;
+		int st = upgrade(head, acc, &why);
+
+		if (st != cases[i].status || !why || !strstr(why, cases[i].why)) {
+			printf("  case %s: %d, %s\n", cases[i].name, st, why ? why : "(null)");
+			CHECK_EQ_INT(st, cases[i].status);
+		}
+		CHECK_STR(acc, "");
+		free(head);
+	}
+}
+
 static void
 wsframe_teardown_clean(void)
 {
@@ -509,4 +985,15 @@ CHECK_MAIN(
 	CHECK_TEST(wsframe_request_text),
 	CHECK_TEST(wsframe_response_101),
 	CHECK_TEST(wsframe_response_refusals),
+	CHECK_TEST(wsframe_server_masked_sizes_every_cut),
+	CHECK_TEST(wsframe_server_text_and_control_every_cut),
+	CHECK_TEST(wsframe_server_ping_between_fragments),
+	CHECK_TEST(wsframe_server_close_with_and_without_code),
+	CHECK_TEST(wsframe_server_invalid_close_codes),
+	CHECK_TEST(wsframe_server_unmasked_is_1002),
+	CHECK_TEST(wsframe_server_same_rules_as_client),
+	CHECK_TEST(wsframe_server_mode_survives_free),
+	CHECK_TEST(wsframe_build_unmasked),
+	CHECK_TEST(wsframe_upgrade_rfc_key),
+	CHECK_TEST(wsframe_upgrade_refusals),
 	CHECK_TEST(wsframe_teardown_clean))
