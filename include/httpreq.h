@@ -53,7 +53,8 @@ struct httpreq {
 long httpreq_parse(const char *buf, size_t len, size_t max, struct httpreq *r);
 
 /* The first header named `name` (case-insensitive): its value, length in
- * *vlen. NULL if absent. */
+ * *vlen (vlen may be NULL: only asking whether it is there). NULL if
+ * absent. */
 const char *httpreq_header(const struct httpreq *r, const char *name, size_t *vlen);
 
 /* How many headers are named `name` (case-insensitive); 0 if none. */

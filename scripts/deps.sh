@@ -17,7 +17,7 @@ fi
 pkgs=(build-essential cmake pkg-config libwebsockets-dev libcjson-dev libyaml-dev libssl-dev
       libsystemd-dev libhiredis-dev python3 openssl ca-certificates "$@")
 if [ $tests -eq 1 ]; then
-  pkgs+=(valgrind curl systemd chromium clang libclang-rt-14-dev redis-server)
+  pkgs+=(valgrind curl systemd chromium clang libclang-rt-14-dev redis-server python3-websockets)
   # node and npm may come from elsewhere than Debian (e.g. NodeSource, which
   # bundles npm and conflicts with Debian's npm): only install what is absent
   command -v node >/dev/null || pkgs+=(nodejs)

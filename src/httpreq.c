@@ -109,7 +109,8 @@ httpreq_header(const struct httpreq *r, const char *name, size_t *vlen)
 {
 	for (unsigned i = 0; i < r->n_headers; i++)
 		if (name_is(&r->h[i], name)) {
-			*vlen = r->h[i].value_len;
+			if (vlen)
+				*vlen = r->h[i].value_len;
 			return r->h[i].value;
 		}
 	return NULL;

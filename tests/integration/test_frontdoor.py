@@ -162,16 +162,16 @@ class TestStrictClients(FrontDoorTest):
             ("/api/stream/ws/flow?access_token=wrong-token-0123456789", {}, 401),
             (ok, {"Origin": "https://evil.example"}, 403),
         ]
-        for path, hdrs, status in cases:
+        for path, hdrs, want in cases:
             for who, fn in (("python-websockets", py_strict), ("node ws", node_strict)):
                 got = fn(self.url(relay, path), hdrs)
-                self.assertEqual(got.get("status"), status, "%s %s %s -> %r" % (who, path, hdrs, got))
+                self.assertEqual(got.get("status"), want, "%s %s %s -> %r" % (who, path, hdrs, got))
             # and the raw answer: an HTTP/1.1 status line, a JSON body with the reason
             try:
                 harness.ws_connect_ex(HOST, relay.port, path, headers=hdrs)
                 self.fail("upgrade of %s accepted" % path)
             except wsclient.HandshakeRefused as e:
-                self.assertEqual(e.status, status)
+                self.assertEqual(e.status, want)
                 self.assertIn("error", json.loads(e.body))
                 self.assertNotIn(TOKEN, e.body.decode())
         # 429 with Retry-After: one connection from this address is the limit
@@ -281,6 +281,8 @@ class TestRequestHeads(FrontDoorTest):
                 (b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", 413),
                 (b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n", 400),
                 (b"GET /healthz HTTP/1.1\r\n\r\n", 400),
+                # a WebSocket key without the upgrade headers
+                (b"GET /api/stream/ws HTTP/1.1\r\nHost: x\r\nSec-WebSocket-Key: x\r\n\r\n", 400),
                 (b"POST /api/stream/status HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405),
                 (b"\x16\x03\x01\x00\xa5\x01\x00", 400)):
             got, closed = self.exchange(data)

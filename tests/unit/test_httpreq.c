@@ -62,6 +62,9 @@ httpreq_minimal_get(void)
 	v = httpreq_header(&r, "USER-AGENT", &vl);
 	CHECK_MEM(v, vl, "curl/7.88", 9);
 	CHECK(httpreq_header(&r, "accept", &vl) == NULL);
+	/* only asking whether a header is there */
+	CHECK(httpreq_header(&r, "host", NULL) != NULL);
+	CHECK(httpreq_header(&r, "accept", NULL) == NULL);
 	CHECK_EQ_UINT(httpreq_header_count(&r, "Host"), 1);
 	CHECK_EQ_UINT(httpreq_header_count(&r, "Accept"), 0);
 }
