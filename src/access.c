@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "hexdigit.h"
 #include "access.h"
 #include "log.h"
 
@@ -335,18 +336,6 @@ access_token_ok(const struct access *a, const char *tok, size_t len)
 
 /* ---- the decision ---- */
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* 1 if one of the ACCESS_COOKIE_NAME values in the Cookie header matches a
  * token's cookie. */
 static int
@@ -371,7 +360,7 @@ cookie_ok(const struct access *a, const char *c, size_t len)
 				he--;
 			good = he - h == 64;
 			for (int i = 0; good && i < 32; i++) {
-				int hi = hexval(h[2 * i]), lo = hexval(h[2 * i + 1]);
+				int hi = hexdigit_value(h[2 * i]), lo = hexdigit_value(h[2 * i + 1]);
 
 				good = hi >= 0 && lo >= 0;
 				mac[i] = (unsigned char)(hi << 4 | lo);

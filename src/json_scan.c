@@ -8,6 +8,7 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#include "hexdigit.h"
 #include "json_scan.h"
 
 #define ONES 0x0101010101010101ULL
@@ -19,18 +20,6 @@ json_ws(const char *p, const char *end)
 	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
 		p++;
 	return p;
-}
-
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* Validates one UTF-8 sequence starting at p (first byte >= 0x80).
@@ -125,8 +114,8 @@ json_skip_string(const char *p, const char *end, int *has_escape)
 				s++;
 				break;
 			case 'u':
-				if (e - s < 5 || hexval(s[1]) < 0 || hexval(s[2]) < 0 ||
-				    hexval(s[3]) < 0 || hexval(s[4]) < 0)
+				if (e - s < 5 || hexdigit_value(s[1]) < 0 || hexdigit_value(s[2]) < 0 ||
+				    hexdigit_value(s[3]) < 0 || hexdigit_value(s[4]) < 0)
 					return NULL;
 				s += 5;
 				break;

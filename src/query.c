@@ -6,6 +6,7 @@
  * the whole query every time (to see a name given twice); queries are
  * bounded by the request head, a few KiB. */
 #include <string.h>
+#include "hexdigit.h"
 #include "query.h"
 
 int
@@ -39,18 +40,6 @@ query_next(const char *q, size_t len, size_t *pos, struct query_item *it)
 	return 1;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The byte at s[*i] decoded, *i moved past it; -1 for a bad escape, %00
  * or a raw NUL (a NUL would cut the value short for every C reader after
  * us, so it is refused rather than passed on). */
@@ -72,7 +61,7 @@ decode_one(const char *s, size_t n, size_t *i)
 	if (n - *i < 3)
 		return -1;
 	{
-		int hi = hexval(s[*i + 1]), lo = hexval(s[*i + 2]), v;
+		int hi = hexdigit_value(s[*i + 1]), lo = hexdigit_value(s[*i + 2]), v;
 
 		if (hi < 0 || lo < 0)
 			return -1;
