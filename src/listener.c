@@ -115,6 +115,10 @@ out_of_descriptors(struct listener *l, int err)
 	/* a stalled request is the cheapest thing to give up */
 	if (conn_evict_oldest(r)) {
 		l->evicted++;
+		log_limited(&l->rl, relay_mono_ms(), LOG_WARN,
+			    "listener: out of file descriptors (%s): closing the oldest unfinished "
+			    "request to make room (%llu so far)", strerror(err),
+			    (unsigned long long)l->evicted);
 		return 1;
 	}
 	if (l->reserve_fd >= 0) {
@@ -183,8 +187,13 @@ accept_some(struct listener *l)
 			close(fd);
 			continue;
 		}
-		if (r->n_pending >= listener_max_pending(l) && conn_evict_oldest(r))
+		if (r->n_pending >= listener_max_pending(l) && conn_evict_oldest(r)) {
 			l->evicted++;
+			log_limited(&l->rl, relay_mono_ms(), LOG_WARN,
+				    "listener: %u connections have not finished a request: closing the "
+				    "oldest to make room (clients.max_pending; %llu so far)",
+				    listener_max_pending(l), (unsigned long long)l->evicted);
+		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 		memset(&ad, 0, sizeof(ad));
