@@ -421,11 +421,12 @@ conn_ws_rx(struct conn *c, const char *in, size_t len)
 			session_charge(s);
 			break;
 		case WSF_CLOSE:
-			/* echo the client's code (none if it sent none), then go */
-			s->close_code = ev.code == WSF_CLOSE_NO_STATUS ? WSF_CLOSE_NO_STATUS : ev.code;
-			s->close_reason = "";
-			c->close_sent = 0;
-			lws_callback_on_writable(c->wsi);
+			/* echo the client's code (none if it sent none), then go.
+			 * Through session_close: a client that closes and then never
+			 * reads (so WRITEABLE never comes) is cut after its few
+			 * seconds like any other, instead of holding the socket
+			 * with nothing queued that could make it "too slow". */
+			session_close(s, ev.code, "");
 			return 0;
 		case WSF_ERROR:
 			session_close(s, ev.code, ev.error);
