@@ -23,6 +23,12 @@
 #define DRAIN_S 2
 /* Bytes of an answer handed to lws per write. */
 #define OUT_CHUNK 16384
+/* Bytes of answers all connections together may hold built but not yet
+ * handed to lws. A client that does not read keeps its answer for up to
+ * request_timeout: unbounded, a hundred slow readers of a 4 MiB file held
+ * 400 MiB. Past this, a big answer is refused with 503 (one that fits a
+ * single write is handed to lws at once and never held). */
+#define ANSWERS_HELD_MAX (64u << 20)
 
 static int conn_ws_rx(struct conn *c, const char *in, size_t len);
 
@@ -94,6 +100,16 @@ conn_evict_oldest(struct relay *r)
 
 /* ---- writing ---- */
 
+static void
+out_release(struct conn *c)
+{
+	if (!c->out)
+		return;
+	free(c->out);
+	c->out = NULL;
+	c->relay->answers_held -= c->out_len;
+}
+
 /* Hands the answer to lws, a chunk at a time. Returns 0 or -1. */
 static int
 out_write(struct conn *c)
@@ -114,8 +130,7 @@ out_write(struct conn *c)
 		}
 	}
 	if (c->out && c->out_sent == c->out_len) {
-		free(c->out);
-		c->out = NULL;
+		out_release(c);
 		c->out_done = 1;
 		/* what lws still holds of a short write goes before what we do
 		 * next (shut down, or read the next request) */
@@ -140,10 +155,13 @@ drain(struct conn *c)
 	lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, DRAIN_S);
 }
 
+static int refuse(struct conn *c, unsigned status, const char *why, unsigned retry_after);
+
 /* Sends an answer; head_only for HEAD. Takes what a owns. */
 static int
 answer(struct conn *c, struct http_answer *a, int head_only)
 {
+	struct relay *r = c->relay;
 	size_t len;
 
 	if (!c->keep_alive || a->status >= 400)
@@ -153,6 +171,17 @@ answer(struct conn *c, struct http_answer *a, int head_only)
 	httpans_free(a);
 	if (!c->out)
 		return -1;
+	if (len > OUT_CHUNK && r->answers_held && r->answers_held + len > ANSWERS_HELD_MAX) {
+		free(c->out);
+		c->out = NULL;
+		r->limit_refusals++;
+		log_limited(&r->rl_refusals, relay_mono_ms(), LOG_INFO,
+			    "relay: refused an answer of %zu bytes: %llu bytes of answers are waiting "
+			    "for their readers", len, (unsigned long long)r->answers_held);
+		return refuse(c, HTTP_STATUS_SERVICE_UNAVAILABLE,
+			      "too many large answers waiting for slow readers: try again", 1);
+	}
+	r->answers_held += len;
 	c->out_len = len;
 	c->out_sent = 0;
 	c->out_done = 0;
@@ -654,8 +683,7 @@ conn_gone(struct conn *c)
 	wsf_rx_free(&c->rx);
 	free(c->in);
 	c->in = NULL;
-	free(c->out);
-	c->out = NULL;
+	out_release(c);
 	c->relay->n_conns--;
 }
 

@@ -5,6 +5,7 @@ Every test runs the real binary on 127.0.0.1 with bounded counts and time; the h
 test whose relay printed a sanitizer report (run it against a -DUWRELAY_SANITIZE=ON build).
 """
 
+import os
 import socket
 import struct
 import time
@@ -63,6 +64,50 @@ class TestWebSocketClose(AttackTest):
                    "the closing client to be cut")
         self.assertEqual(relay.status()["connections"]["open"], 1)     # the status request
         print("\n  close then never read: cut after %.1f s" % (time.monotonic() - t0))
+
+
+class TestSlowReaders(AttackTest):
+    def test_big_answers_to_readers_that_do_not_read_are_bounded(self):
+        """Each connection asking for a big file and never reading held a full copy of the
+        answer until request_timeout: 100 of them, 60 bytes each, cost the relay 400 MiB. Now
+        answers waiting for their readers are capped (64 MiB): past it a big answer is a 503
+        with Retry-After, small answers still go, and the room comes back as readers go."""
+        files = os.path.join(self.tmp, "static")
+        os.mkdir(files)
+        big = os.urandom(4 * 1024 * 1024)
+        with open(os.path.join(files, "big.bin"), "wb") as f:
+            f.write(big)
+        sim, relay = self.relay_with_sim(http={"static_dir": files})
+        pid = relay.proc.p.pid
+        rss0 = harness.proc_rss_kb(pid)
+        socks = []
+        heads = []
+        try:
+            for _ in range(40):
+                s = harness.open_socket(HOST, relay.port, rcvbuf=4096)
+                socks.append(s)
+                s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            for s in socks:
+                s.settimeout(5)
+                heads.append(s.recv(4096))
+            grown = harness.proc_rss_kb(pid) - rss0
+            code, _, _ = relay.get("/healthz")
+            self.assertEqual(code, 200)
+        finally:
+            for s in socks:
+                s.close()
+        ok = sum(h.startswith(b"HTTP/1.1 200 ") for h in heads)
+        busy = [h for h in heads if h.startswith(b"HTTP/1.1 503 ")]
+        self.assertEqual(ok + len(busy), 40, heads)
+        self.assertLessEqual(ok, 16)            # 64 MiB / 4 MiB
+        self.assertGreater(ok, 0)
+        self.assertIn(b"Retry-After: 1\r\n", busy[0])
+        # the slow readers are gone: their room is back
+        for _ in range(20):
+            code, _, body = relay.get("/big.bin")
+            self.assertEqual((code, len(body)), (200, len(big)))
+        print("\n  40 readers that do not read a 4 MiB file: %d answered, %d refused, RSS +%d MiB"
+              % (ok, len(busy), grown // 1024))
 
 
 if __name__ == "__main__":
