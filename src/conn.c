@@ -424,6 +424,14 @@ conn_ws_rx(struct conn *c, const char *in, size_t len)
 
 		in += used;
 		len -= used;
+		/* The parser skips a message over max_message to its end, and
+		 * only then says so: one frame announcing 2^62 bytes would let
+		 * a client stream junk at the relay for ever. It is over as
+		 * soon as its length says so. */
+		if (c->rx.discard && ev.type != WSF_ERROR) {
+			session_close(s, WSF_CLOSE_TOO_BIG, "message too large");
+			break;
+		}
 		switch (ev.type) {
 		case WSF_NEED_MORE:
 			break;

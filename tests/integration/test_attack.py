@@ -65,6 +65,17 @@ class TestWebSocketClose(AttackTest):
         self.assertEqual(relay.status()["connections"]["open"], 1)     # the status request
         print("\n  close then never read: cut after %.1f s" % (time.monotonic() - t0))
 
+    def test_endless_oversized_frame_closes_at_once(self):
+        """A frame announcing 2^40 bytes (past clients.max_message) was skipped to its end before
+        the relay said 1009: one client could stream junk at it for ever (measured: 9.7 GB in 5 s,
+        half a core). It is closed as soon as the length is read."""
+        sim, relay = self.relay_with_sim()
+        c = self.client(relay, "/api/stream/ws")
+        c.send_raw(bytes([0x82, 0xFF]) + struct.pack("!Q", 1 << 40) + b"\0\0\0\0" + b"j" * 65536)
+        code, _ = harness.read_until_closed(c, 5)
+        self.assertEqual(code, 1009)
+        wait_until(lambda: relay.status()["total_clients"] == 0, 5)
+
 
 class TestSlowReaders(AttackTest):
     def test_big_answers_to_readers_that_do_not_read_are_bounded(self):
