@@ -580,11 +580,17 @@ dispatch(struct conn *c, const struct httpreq *q, const char *rest, size_t rest_
 static int
 may_be_http(const char *b, size_t n)
 {
-	size_t i = 0, spaces = 0;
+	size_t i = 0, m, spaces = 0;
 
-	while (i < n && i < 32 && b[i] >= 'A' && b[i] <= 'Z')
+	/* empty lines before the request line are skipped, as httpreq.c
+	 * does: refusing them only when they come in a read of their own
+	 * made the answer depend on how the head was cut */
+	while (i < n && (b[i] == '\r' || b[i] == '\n'))
 		i++;
-	if (i < n && (i == 0 || i == 32 || b[i] != ' '))
+	m = i;
+	while (i < n && i - m < 32 && b[i] >= 'A' && b[i] <= 'Z')
+		i++;
+	if (i < n && (i == m || i - m == 32 || b[i] != ' '))
 		return 0;
 	for (; i < n && b[i] != '\n'; i++) {
 		if ((unsigned char)b[i] < 0x20 && b[i] != '\r')

@@ -45,6 +45,43 @@ class AttackTest(IntegrationTest):
         return sim, relay
 
 
+def status_line(data):
+    return data.split(b"\r\n", 1)[0]
+
+
+class TestRequestHeads(AttackTest):
+    def exchange(self, port, pieces, timeout=3):
+        """Sends each piece in its own read (TCP_NODELAY and a pause), returns what came back."""
+        s = harness.open_socket(HOST, port)
+        try:
+            for i, p in enumerate(pieces):
+                if i:
+                    time.sleep(0.005)
+                s.sendall(p)
+            return read_all(s, timeout)[0]
+        finally:
+            s.close()
+
+    def test_answer_does_not_depend_on_where_the_head_is_cut(self):
+        """Empty lines before a request line are skipped (RFC 9112 2.2) when they come with it,
+        but a read holding only them was refused 400 as "not HTTP": the same bytes got 200 or
+        400 depending on how TCP cut them (a client sending CRLF after a request, or a proxy)."""
+        sim, relay = self.relay_with_sim()
+        heads = [
+            b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+            b"\r\nGET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+            b"\n\r\nGET /healthz HTTP/1.0\n\n",
+        ]
+        for head in heads:
+            whole = status_line(self.exchange(relay.port, [head]))
+            self.assertEqual(whole, b"HTTP/1.1 200 OK", head)
+            for k in range(1, len(head)):
+                got = status_line(self.exchange(relay.port, [head[:k], head[k:]]))
+                self.assertEqual(got, whole, "cut at %d of %r" % (k, head))
+            got = status_line(self.exchange(relay.port, [head[i:i + 1] for i in range(len(head))]))
+            self.assertEqual(got, whole, "a byte per read: %r" % head)
+
+
 class TestWebSocketClose(AttackTest):
     def test_close_then_never_read_is_cut(self):
         """A client that sends its close frame and then never reads: the echo cannot be written,
