@@ -724,6 +724,13 @@ conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 		case CONN_WS:
 			return conn_ws_rx(c, in, len);
 		case CONN_ANSWER:
+			/* an answer that closes the connection reads nothing
+			 * more: what comes (a refused request's body) is
+			 * dropped as while draining. Kept, it passed the bound
+			 * below and the close with unread bytes sent a reset
+			 * that could destroy the answer. */
+			if (!c->keep_alive)
+				return 0;
 			/* pipelined: kept for after the answer, within bounds */
 			if (c->in_len + len > CONN_HEAD_MAX)
 				return -1;

@@ -81,6 +81,23 @@ class TestRequestHeads(AttackTest):
             got = status_line(self.exchange(relay.port, [head[i:i + 1] for i in range(len(head))]))
             self.assertEqual(got, whole, "a byte per read: %r" % head)
 
+    def test_refused_body_does_not_reset_the_answer(self):
+        """A request with a body is refused 413; the body kept arriving while the answer waited
+        to be flushed, was buffered as if pipelined, passed 8 KiB, and the relay closed with
+        unread bytes: a TCP reset, which can destroy the 413 before the client reads it."""
+        sim, relay = self.relay_with_sim()
+        for size in (20000, 1 << 20):
+            for _ in range(3):
+                s = harness.open_socket(HOST, relay.port)
+                try:
+                    s.sendall(b"POST /api/stream/status HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                              b"Content-Length: %d\r\n\r\n" % size + b"b" * size)
+                    got, how = read_all(s, 5)
+                finally:
+                    s.close()
+                self.assertEqual(status_line(got), b"HTTP/1.1 413 Content Too Large")
+                self.assertEqual(how, "eof", "a %d-byte body" % size)
+
 
 class TestWebSocketClose(AttackTest):
     def test_close_then_never_read_is_cut(self):
