@@ -132,6 +132,21 @@ class TestWebSocketClose(AttackTest):
 
 
 class TestSlowReaders(AttackTest):
+    def test_slow_consumers_do_not_flood_the_log(self):
+        """Every subscriber closed for a full send queue logged a line of its own: sockets that
+        never read, opened by the hundred, wrote the log by the hundred."""
+        sim, relay = self.relay_with_sim(clients={"max_queue_bytes": 65536})
+        for _ in range(150):
+            c = harness.ws_connect_ex(HOST, relay.port, "/api/stream/ws/flow", rcvbuf=2048)
+            self._clients.append(c)
+        wait_until(lambda: relay.status()["total_clients"] == 150, 10)
+        before = len(relay.log().splitlines())
+        sim.publish("flow-alerts", count=400, size=2000)
+        wait_until(lambda: relay.status()["slow_consumers_closed"] == 150, 10)
+        lines = len(relay.log().splitlines()) - before
+        self.assertLess(lines, 20, relay.log()[-3000:])
+        self.assertIn("closing a subscriber whose send queue passed 65536 bytes", relay.log())
+
     def test_big_answers_to_readers_that_do_not_read_are_bounded(self):
         """Each connection asking for a big file and never reading held a full copy of the
         answer until request_timeout: 100 of them, 60 bytes each, cost the relay 400 MiB. Now
