@@ -38,10 +38,11 @@ def read_all(sock, timeout):
 
 
 class AttackTest(IntegrationTest):
-    def relay_with_sim(self, **over):
+    def relay_with_sim(self, connected=True, **over):
         sim = self.start_sim()
         relay = self.start_relay(relay_config(free_port(), sim.url(), **over))
-        relay.wait_connected(10)
+        if connected:
+            relay.wait_connected(10)
         return sim, relay
 
 
@@ -97,6 +98,19 @@ class TestRequestHeads(AttackTest):
                     s.close()
                 self.assertEqual(status_line(got), b"HTTP/1.1 413 Content Too Large")
                 self.assertEqual(how, "eof", "a %d-byte body" % size)
+
+
+class TestAccess(AttackTest):
+    def test_cookie_of_non_hex_characters(self):
+        """An auth cookie of 64 characters that are not hex digits shifted hexval's -1 left: undefined
+        behaviour, and a sanitized relay aborted on one request."""
+        sim, relay = self.relay_with_sim(False, auth={"tokens": ["a-subscriber-token-0123456789"]})
+        for value in ("z" * 64, "0g" * 32):
+            code, _, body = relay.get("/api/stream/status",
+                                      headers={"Cookie": "uwrelay_auth=" + value})
+            self.assertEqual(code, 401, body)
+        self.assertEqual(relay.get("/healthz")[0], 200)
+        self.assertTrue(relay.alive())
 
 
 class TestWebSocketClose(AttackTest):
