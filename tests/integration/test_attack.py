@@ -144,6 +144,25 @@ class TestWebSocketClose(AttackTest):
         self.assertEqual(code, 1009)
         wait_until(lambda: relay.status()["total_clients"] == 0, 5)
 
+    def test_endless_empty_fragments_close_1009(self):
+        """A message of empty fragments never grew, never ended and was never charged against the
+        message budget: one client kept the relay at 94 % of a core with 80 million frames a
+        second, for ever. Each empty fragment now counts as a byte towards max_message."""
+        sim, relay = self.relay_with_sim()
+        c = self.client(relay, "/api/stream/ws")
+        empty = wsclient.WSClient.frame_bytes(wsclient.OP_CONT, b"", fin=False)
+        c.send_raw(wsclient.WSClient.frame_bytes(wsclient.OP_TEXT, b"", fin=False) + empty * 5000)
+        code, _ = harness.read_until_closed(c, 5)
+        self.assertEqual(code, 1009)
+        wait_until(lambda: relay.status()["total_clients"] == 0, 5)
+        # a message in a few empty and non-empty fragments is still read
+        c = self.client(relay, "/api/stream/ws")
+        c.send_raw(wsclient.WSClient.frame_bytes(wsclient.OP_TEXT, b"", fin=False) + empty * 3
+                   + wsclient.WSClient.frame_bytes(wsclient.OP_CONT, b'{"action":"subscribe",', fin=False)
+                   + empty
+                   + wsclient.WSClient.frame_bytes(wsclient.OP_CONT, b'"channel":"news"}'))
+        harness.expect_subscribed(c, "news")
+
 
 class TestSlowReaders(AttackTest):
     def test_slow_consumers_do_not_flood_the_log(self):
