@@ -6,8 +6,11 @@ test whose relay printed a sanitizer report (run it against a -DUWRELAY_SANITIZE
 """
 
 import os
+import random
+import signal
 import socket
 import struct
+import threading
 import time
 
 import harness
@@ -221,6 +224,73 @@ class TestSlowReaders(AttackTest):
             self.assertEqual((code, len(body)), (200, len(big)))
         print("\n  40 readers that do not read a 4 MiB file: %d answered, %d refused, RSS +%d MiB"
               % (ok, len(busy), grown // 1024))
+
+
+class TestChurn(AttackTest):
+    def test_heads_cut_anywhere_under_reloads(self):
+        """1,500 connections from 40 addresses, each sending a random prefix of a request (an
+        upgrade with frames, pipelined requests, /metrics, a close frame) and then closing or
+        resetting, while the configuration is reloaded every 200 ms and the channels fan out.
+        Afterwards nothing is left open or pending, the loop is idle and /healthz answers; a
+        sanitized build must report nothing."""
+        sim, relay = self.relay_with_sim(clients={"max_pending": 64, "max_pending_per_ip": 16})
+        pid = relay.proc.p.pid
+        up = (b"GET /api/stream/ws?channels=news,flow-alerts HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+              b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        get = b"GET /api/stream/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        frame = wsclient.WSClient.frame_bytes
+        kinds = [up + frame(wsclient.OP_TEXT, b'{"action":"subscribe","channel":"news"}')
+                 + frame(wsclient.OP_PING, b"p"),
+                 get * 3,
+                 b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + get,
+                 up + close_frame(1000),
+                 get + up,
+                 b"\r\nGET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"]
+        rnd = random.Random(6455)
+        stop = threading.Event()
+
+        def reloads():
+            while not stop.wait(0.2):
+                relay.proc.signal(signal.SIGHUP)
+        t = threading.Thread(target=reloads)
+        t.start()
+        try:
+            for _ in range(15):
+                socks = []
+                for _ in range(100):
+                    s = harness.open_socket(HOST, relay.port,
+                                            source_addr="127.0.0.%d" % rnd.randrange(2, 42))
+                    data = rnd.choice(kinds)
+                    try:
+                        s.sendall(data[:rnd.randrange(len(data) + 1)])
+                    except OSError:
+                        pass
+                    if rnd.random() < 0.5:    # reset instead of FIN
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    socks.append(s)
+                sim.publish("news", count=10, size=500)
+                time.sleep(0.05)
+                for s in socks:
+                    s.close()
+        finally:
+            stop.set()
+            t.join()
+        wait_until(lambda: relay.status()["connections"]["open"] == 1, 10, 0.2,
+                   "every churned connection gone")
+        st = relay.status()
+        self.assertEqual((st["total_clients"], st["connections"]["pending"]), (0, 0), st)
+        cpu0 = proc_cpu(pid)
+        time.sleep(1)
+        self.assertLess(proc_cpu(pid) - cpu0, 0.2)
+        self.assertEqual(relay.get("/healthz")[0], 200)
+        self.assertEqual(relay.log().count("reload rejected"), 0)
+
+
+def proc_cpu(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":
