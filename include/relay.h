@@ -197,6 +197,7 @@ struct relay {
 	uint32_t n_pending;
 	struct ipcount pending_ip;	/* pending connections per client address */
 	uint64_t n_conns;		/* browser-port connections open */
+	uint64_t answers_held;		/* bytes of HTTP answers built and not yet handed to lws (conn.c) */
 	uint64_t bad_requests;		/* request heads refused as malformed or too large */
 	struct log_ratelimit rl_refusals, rl_clients;
 	uint64_t auth_failures, origin_refusals, host_refusals, limit_refusals;

@@ -81,7 +81,8 @@ struct wsf_rx {
 /* Client mode: reads a server's frames (a masked one is an error). */
 void wsf_rx_init(struct wsf_rx *rx, size_t max_message);
 /* Server mode: reads a client's frames; an unmasked one is WSF_ERROR 1002,
- * payloads are unmasked into rx's own buffers before they are handed out. */
+ * payloads are unmasked into rx's own buffers before they are handed out,
+ * and an empty fragment counts as one byte towards max_message. */
 void wsf_rx_init_server(struct wsf_rx *rx, size_t max_message);
 /* Frees the reassembly buffer and restarts at a frame boundary (keeps
  * max_message and the mode). Safe on a zeroed struct. */

@@ -362,8 +362,11 @@ cookie_ok(const struct access *a, const char *c, size_t len)
 			for (int i = 0; good && i < 32; i++) {
 				int hi = hexdigit_value(h[2 * i]), lo = hexdigit_value(h[2 * i + 1]);
 
+				/* hexval's -1 must not be shifted: undefined, and
+				 * a sanitized build aborted on a cookie of 'z's */
 				good = hi >= 0 && lo >= 0;
-				mac[i] = (unsigned char)(hi << 4 | lo);
+				if (good)
+					mac[i] = (unsigned char)(hi << 4 | lo);
 			}
 			if (good)
 				ok |= find_digest((const unsigned char (*)[32])a->cookies, a->n, mac) >= 0;

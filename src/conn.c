@@ -23,6 +23,12 @@
 #define DRAIN_S 2
 /* Bytes of an answer handed to lws per write. */
 #define OUT_CHUNK 16384
+/* Bytes of answers all connections together may hold built but not yet
+ * handed to lws. A client that does not read keeps its answer for up to
+ * request_timeout: unbounded, a hundred slow readers of a 4 MiB file held
+ * 400 MiB. Past this, a big answer is refused with 503 (one that fits a
+ * single write is handed to lws at once and never held). */
+#define ANSWERS_HELD_MAX (64u << 20)
 
 static int conn_ws_rx(struct conn *c, const char *in, size_t len);
 
@@ -94,6 +100,16 @@ conn_evict_oldest(struct relay *r)
 
 /* ---- writing ---- */
 
+static void
+out_release(struct conn *c)
+{
+	if (!c->out)
+		return;
+	free(c->out);
+	c->out = NULL;
+	c->relay->answers_held -= c->out_len;
+}
+
 /* Hands the answer to lws, a chunk at a time. Returns 0 or -1. */
 static int
 out_write(struct conn *c)
@@ -114,8 +130,7 @@ out_write(struct conn *c)
 		}
 	}
 	if (c->out && c->out_sent == c->out_len) {
-		free(c->out);
-		c->out = NULL;
+		out_release(c);
 		c->out_done = 1;
 		/* what lws still holds of a short write goes before what we do
 		 * next (shut down, or read the next request) */
@@ -140,10 +155,13 @@ drain(struct conn *c)
 	lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, DRAIN_S);
 }
 
+static int refuse(struct conn *c, unsigned status, const char *why, unsigned retry_after);
+
 /* Sends an answer; head_only for HEAD. Takes what a owns. */
 static int
 answer(struct conn *c, struct http_answer *a, int head_only)
 {
+	struct relay *r = c->relay;
 	size_t len;
 
 	if (!c->keep_alive || a->status >= 400)
@@ -153,6 +171,17 @@ answer(struct conn *c, struct http_answer *a, int head_only)
 	httpans_free(a);
 	if (!c->out)
 		return -1;
+	if (len > OUT_CHUNK && r->answers_held && r->answers_held + len > ANSWERS_HELD_MAX) {
+		free(c->out);
+		c->out = NULL;
+		r->limit_refusals++;
+		log_limited(&r->rl_refusals, relay_mono_ms(), LOG_INFO,
+			    "relay: refused an answer of %zu bytes: %llu bytes of answers are waiting "
+			    "for their readers", len, (unsigned long long)r->answers_held);
+		return refuse(c, HTTP_STATUS_SERVICE_UNAVAILABLE,
+			      "too many large answers waiting for slow readers: try again", 1);
+	}
+	r->answers_held += len;
 	c->out_len = len;
 	c->out_sent = 0;
 	c->out_done = 0;
@@ -395,6 +424,14 @@ conn_ws_rx(struct conn *c, const char *in, size_t len)
 
 		in += used;
 		len -= used;
+		/* The parser skips a message over max_message to its end, and
+		 * only then says so: one frame announcing 2^62 bytes would let
+		 * a client stream junk at the relay for ever. It is over as
+		 * soon as its length says so. */
+		if (c->rx.discard && ev.type != WSF_ERROR) {
+			session_close(s, WSF_CLOSE_TOO_BIG, "message too large");
+			break;
+		}
 		switch (ev.type) {
 		case WSF_NEED_MORE:
 			break;
@@ -421,11 +458,12 @@ conn_ws_rx(struct conn *c, const char *in, size_t len)
 			session_charge(s);
 			break;
 		case WSF_CLOSE:
-			/* echo the client's code (none if it sent none), then go */
-			s->close_code = ev.code == WSF_CLOSE_NO_STATUS ? WSF_CLOSE_NO_STATUS : ev.code;
-			s->close_reason = "";
-			c->close_sent = 0;
-			lws_callback_on_writable(c->wsi);
+			/* echo the client's code (none if it sent none), then go.
+			 * Through session_close: a client that closes and then never
+			 * reads (so WRITEABLE never comes) is cut after its few
+			 * seconds like any other, instead of holding the socket
+			 * with nothing queued that could make it "too slow". */
+			session_close(s, ev.code, "");
 			return 0;
 		case WSF_ERROR:
 			session_close(s, ev.code, ev.error);
@@ -542,11 +580,17 @@ dispatch(struct conn *c, const struct httpreq *q, const char *rest, size_t rest_
 static int
 may_be_http(const char *b, size_t n)
 {
-	size_t i = 0, spaces = 0;
+	size_t i = 0, m, spaces = 0;
 
-	while (i < n && i < 32 && b[i] >= 'A' && b[i] <= 'Z')
+	/* empty lines before the request line are skipped, as httpreq.c
+	 * does: refusing them only when they come in a read of their own
+	 * made the answer depend on how the head was cut */
+	while (i < n && (b[i] == '\r' || b[i] == '\n'))
 		i++;
-	if (i < n && (i == 0 || i == 32 || b[i] != ' '))
+	m = i;
+	while (i < n && i - m < 32 && b[i] >= 'A' && b[i] <= 'Z')
+		i++;
+	if (i < n && (i == m || i - m == 32 || b[i] != ' '))
 		return 0;
 	for (; i < n && b[i] != '\n'; i++) {
 		if ((unsigned char)b[i] < 0x20 && b[i] != '\r')
@@ -653,8 +697,7 @@ conn_gone(struct conn *c)
 	wsf_rx_free(&c->rx);
 	free(c->in);
 	c->in = NULL;
-	free(c->out);
-	c->out = NULL;
+	out_release(c);
 	c->relay->n_conns--;
 }
 
@@ -681,6 +724,13 @@ conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 		case CONN_WS:
 			return conn_ws_rx(c, in, len);
 		case CONN_ANSWER:
+			/* an answer that closes the connection reads nothing
+			 * more: what comes (a refused request's body) is
+			 * dropped as while draining. Kept, it passed the bound
+			 * below and the close with unread bytes sent a reset
+			 * that could destroy the answer. */
+			if (!c->keep_alive)
+				return 0;
 			/* pipelined: kept for after the answer, within bounds */
 			if (c->in_len + len > CONN_HEAD_MAX)
 				return -1;

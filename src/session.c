@@ -62,8 +62,12 @@ push(struct session *s, struct frame *f)
 		return -1;
 	if (outq_push(&s->q, f, (size_t)r->cfg.max_queue_bytes + s->replay_bonus)) {
 		r->slow_closed++;
-		log_msg(LOG_WARN, "session: closing a subscriber whose send queue passed %lld bytes "
-			"(%u frames waiting)", (long long)r->cfg.max_queue_bytes, s->q.count);
+		/* limited: anyone can open sockets that never read, and each
+		 * one logged a line of its own */
+		log_limited(&r->rl_clients, relay_mono_ms(), LOG_WARN,
+			    "session: closing a subscriber whose send queue passed %lld bytes "
+			    "(%u frames waiting; %llu closed so far)", (long long)r->cfg.max_queue_bytes,
+			    s->q.count, (unsigned long long)r->slow_closed);
 		outq_clear(&s->q);
 		session_close(s, CLOSE_SLOW_CONSUMER, "send queue overflow: client too slow");
 		return -1;

@@ -269,7 +269,12 @@ start_frame(struct wsf_rx *rx, struct wsf_ev *ev)
 		rx->in_payload = 1;
 		return 0;
 	}
-	/* saturating: fragments may announce any amount in total */
+	/* saturating: fragments may announce any amount in total. A client's
+	 * empty fragment counts as one byte: a message of endless empty
+	 * fragments never grew, never ended and was never charged (one
+	 * client kept the loop busy with 80 million frames a second). */
+	if (rx->server && !n)
+		n = 1;
 	rx->msg_len = rx->msg_len + n < rx->msg_len ? UINT64_MAX : rx->msg_len + n;
 	if (!rx->discard && rx->msg_len > rx->max_message) {
 		rx->discard = 1;

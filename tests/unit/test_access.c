@@ -389,6 +389,13 @@ cookie_stands_in_for_the_token(void)
 			if (*p >= 'a' && *p <= 'f')
 				*p = (char)(*p - 'a' + 'A');
 		CHECK_EQ_INT(st(&a, (struct req){ .cookie = bad }), 0);
+		/* 64 characters that are not hex digits, in either nibble */
+		snprintf(bad, sizeof(bad), "%s=%064d", ACCESS_COOKIE_NAME, 0);
+		memset(bad + eq, 'z', 64);
+		CHECK_EQ_INT(st(&a, (struct req){ .cookie = bad }), 401);
+		for (size_t i = 0; i < 64; i++)
+			bad[eq + i] = i % 2 ? 'g' : '0';
+		CHECK_EQ_INT(st(&a, (struct req){ .cookie = bad }), 401);
 	}
 	access_free(&a);
 

@@ -797,6 +797,30 @@ wsframe_server_same_rules_as_client(void)
 	}
 }
 
+/* A client's empty fragment counts as one byte towards max_message: a
+ * message of endless empty fragments is oversize, not free. */
+static void
+wsframe_server_empty_fragments_count(void)
+{
+	static uint8_t b[2048];
+	size_t n = cli_frame(b, 0, WSF_OP_TEXT, "", 0, MASK_A);
+
+	for (int i = 0; i < 150; i++)
+		n += cli_frame(b + n, 0, WSF_OP_CONT, "", 0, i % 2 ? MASK_A : MASK_B);
+	n += cli_frame(b + n, 1, WSF_OP_CONT, "x", 1, MASK_B);
+	check_all_cuts_mode(b, n, 1000, "M:x|", 1);
+	check_all_cuts_mode(b, n, 100, "O152|", 1);
+	/* an empty message is still one */
+	n = cli_frame(b, 1, WSF_OP_BINARY, "", 0, MASK_A);
+	check_all_cuts_mode(b, n, 100, "B:|", 1);
+	/* the client side reads a server's empty fragments as before */
+	n = srv_frame(b, 0, WSF_OP_TEXT, "", 0);
+	for (int i = 0; i < 150; i++)
+		n += srv_frame(b + n, 0, WSF_OP_CONT, "", 0);
+	n += srv_frame(b + n, 1, WSF_OP_CONT, "x", 1);
+	check_all_cuts_mode(b, n, 100, "M:x|", 0);
+}
+
 static void
 wsframe_server_mode_survives_free(void)
 {
@@ -992,6 +1016,7 @@ CHECK_MAIN(
 	CHECK_TEST(wsframe_server_invalid_close_codes),
 	CHECK_TEST(wsframe_server_unmasked_is_1002),
 	CHECK_TEST(wsframe_server_same_rules_as_client),
+	CHECK_TEST(wsframe_server_empty_fragments_count),
 	CHECK_TEST(wsframe_server_mode_survives_free),
 	CHECK_TEST(wsframe_build_unmasked),
 	CHECK_TEST(wsframe_upgrade_rfc_key),
