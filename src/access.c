@@ -362,7 +362,7 @@ cookie_ok(const struct access *a, const char *c, size_t len)
 			for (int i = 0; good && i < 32; i++) {
 				int hi = hexdigit_value(h[2 * i]), lo = hexdigit_value(h[2 * i + 1]);
 
-				/* hexval's -1 must not be shifted: undefined, and
+				/* hexdigit_value's -1 must not be shifted: undefined, and
 				 * a sanitized build aborted on a cookie of 'z's */
 				good = hi >= 0 && lo >= 0;
 				if (good)

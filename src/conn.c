@@ -352,6 +352,22 @@ conn_want_write(struct session *s)
 	lws_callback_on_writable(s->wsi);
 }
 
+/* How many names ?channels= lists (0 if absent). A list longer than
+ * clients.max_channels is refused before any work on its names: each one
+ * past the cap would cost a notice, thousands of them per upgrade. */
+static size_t
+channels_in_query(const char *qs, size_t len)
+{
+	char buf[CONN_HEAD_MAX];
+	long n = query_get(qs, len, "channels", buf, sizeof(buf));
+	size_t count = 0;
+
+	for (long i = 0; i < n; i++)
+		if (buf[i] != ',' && (i == 0 || buf[i - 1] == ','))
+			count++;
+	return count;
+}
+
 static int
 ws_upgrade(struct conn *c, const struct httpreq *q, const char *path, const char *rest,
 	   size_t rest_len)
@@ -386,6 +402,9 @@ ws_upgrade(struct conn *c, const struct httpreq *q, const char *path, const char
 	if (q->query && !query_wellformed(q->query, q->query_len))
 		return refuse(c, HTTP_STATUS_BAD_REQUEST,
 			      "malformed query string (a bad %-escape, %00, or a name given twice)", 0);
+	if (q->query && channels_in_query(q->query, q->query_len) > (size_t)r->cfg.max_channels)
+		return refuse(c, HTTP_STATUS_BAD_REQUEST,
+			      "more names in ?channels= than clients.max_channels allows", 0);
 
 	httpans_init(&a, 101);
 	httpans_header(&a, "Upgrade", "websocket");
@@ -573,6 +592,21 @@ dispatch(struct conn *c, const struct httpreq *q, const char *rest, size_t rest_
 	return http_request(c, q, path);
 }
 
+/* Keeps bytes for later (the rest of a head, or pipelined requests).
+ * Returns 0, or -1 out of memory. */
+static int
+in_append(struct conn *c, const char *in, size_t len)
+{
+	char *nb = realloc(c->in, c->in_len + len);
+
+	if (!nb)
+		return -1;
+	memcpy(nb + c->in_len, in, len);
+	c->in = nb;
+	c->in_len += len;
+	return 0;
+}
+
 /* 0 if an incomplete head can already not be HTTP (TLS or SSH on the
  * port, binary junk): it is refused at once instead of after
  * request_timeout. Checks the request line so far: a method of letters,
@@ -613,13 +647,8 @@ head_rx(struct conn *c, const char *in, size_t len)
 	long n;
 
 	if (c->in_len) {
-		char *nb = realloc(c->in, c->in_len + len);
-
-		if (!nb)
+		if (in_append(c, in, len))
 			return -1;
-		memcpy(nb + c->in_len, in, len);
-		c->in = nb;
-		c->in_len += len;
 		buf = c->in;
 		blen = c->in_len;
 	}
@@ -734,16 +763,7 @@ conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 			/* pipelined: kept for after the answer, within bounds */
 			if (c->in_len + len > CONN_HEAD_MAX)
 				return -1;
-			{
-				char *nb = realloc(c->in, c->in_len + len);
-
-				if (!nb)
-					return -1;
-				memcpy(nb + c->in_len, in, len);
-				c->in = nb;
-				c->in_len += len;
-			}
-			return 0;
+			return in_append(c, in, len);
 		default:
 			/* draining: dropped; under TLS the client's answer to our
 			 * close (or any byte) ends it */

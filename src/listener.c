@@ -145,6 +145,19 @@ out_of_descriptors(struct listener *l, int err)
 	return 0;
 }
 
+/* TCP keepalive: a browser that vanished without a FIN (laptop lid, NAT
+ * timeout) is found within about 90 s rather than the kernel's 2 hours. */
+static void
+set_keepalive(int fd)
+{
+	int one = 1, idle = 60, intvl = 10, cnt = 3;
+
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
 static void
 accept_some(struct listener *l)
 {
@@ -195,7 +208,7 @@ accept_some(struct listener *l)
 				    listener_max_pending(l), (unsigned long long)l->evicted);
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+		set_keepalive(fd);
 		memset(&ad, 0, sizeof(ad));
 		u.sockfd = fd;
 		ad.vh = r->vh_server;

@@ -612,6 +612,16 @@ session_closed(struct session *s)
 
 	if (!s->is_ws || !r)
 		return;
+	if (s->flush_queued) {
+		/* off the batch's flush list: the memory goes with the connection */
+		struct session **pp = &r->flush_head;
+
+		while (*pp && *pp != s)
+			pp = &(*pp)->flush_next;
+		if (*pp)
+			*pp = s->flush_next;
+		s->flush_queued = 0;
+	}
 	cluster_session_gone(&r->cl, s);
 	registry_unsubscribe_all(&r->reg, &s->sub, last_left, r);
 	outq_clear(&s->q);

@@ -8,6 +8,7 @@ never in the relay. Each test prints what it measured (upstream messages/s, log 
 on stderr, for the report in docs/BENCHMARKS-style notes.
 """
 
+import json
 import math
 import os
 import re
@@ -366,11 +367,19 @@ class TestBudget(harness.IntegrationTest):
     def test_channels_param_counts_against_max_channels(self):
         self.start(clients={"max_channels": 5, "max_msg_rate": 100})
         names = ["gex:M%d" % i for i in range(8)]
-        c = self.client(self.relay, "/api/stream/ws?channels=" + ",".join(names))
-        got = [recv_relay(c)["data"] for _ in names]
+        # a list longer than max_channels is refused whole, before any work on it
+        with self.assertRaises(wsclient.HandshakeRefused) as cm:
+            self.client(self.relay, "/api/stream/ws?channels=" + ",".join(names))
+        self.assertEqual(cm.exception.status, 400)
+        self.assertIn("max_channels", json.loads(cm.exception.body)["error"])
+        # up to the cap, every name is subscribed; one more by message is refused
+        c = self.client(self.relay, "/api/stream/ws?channels=" + ",".join(names[:5]))
+        got = [recv_relay(c)["data"] for _ in names[:5]]
         self.assertEqual([d["channel"] for d in got if d["type"] == "subscribed"], names[:5])
-        self.assertEqual([d["channel"] for d in got if d.get("code") == "too_many_channels"],
-                         names[5:])
+        c.send_json({"action": "subscribe", "channel": names[5]})
+        d = recv_relay(c)["data"]
+        self.assertEqual((d["type"], d.get("code"), d.get("channel")),
+                         ("error", "too_many_channels", names[5]))
         c.send_json({"action": "unsubscribe", "channel": "gex:M0"})
         self.assertEqual(recv_relay(c)["data"]["type"], "unsubscribed")
 
