@@ -520,7 +520,8 @@ class TestSubscribers(harness.IntegrationTest):
         rd.join(5)
         self.assertFalse(rd.is_alive(), "dark-pool socket not closed after its endpoint went")
         self.assertEqual(rd.close_code, 4002)
-        wait_until(lambda: DARK not in joined_now(sim), 5, msg="leave of off_lit_trades")
+        # the leave lingers for upstream.leave_delay (5 s by default) before it goes
+        wait_until(lambda: DARK not in joined_now(sim), 5 + 5, msg="leave of off_lit_trades")
         f1 = rf.frames
         wait_until(lambda: rf.frames >= f1 + 100, 5, msg="flow still receiving after the reload")
         sim.ctl("rate", channel=FLOW, rate=0)
