@@ -186,8 +186,10 @@ answer(struct conn *c, struct http_answer *a, int head_only)
 	c->out_sent = 0;
 	c->out_done = 0;
 	c->state = CONN_ANSWER;
-	/* a client that never reads its answer does not keep it forever */
-	lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, (int)c->relay->cfg.request_timeout);
+	/* a client that never reads its answer does not keep it forever; a
+	 * slow one gets request_timeout plus a second per 64 KiB */
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT,
+			(int)c->relay->cfg.request_timeout + (int)(len >> 16));
 	return out_write(c);
 }
 
