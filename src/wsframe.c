@@ -320,7 +320,10 @@ static int
 append(struct wsf_rx *rx, const uint8_t *p, size_t n)
 {
 	if (rx->buf_len + n > rx->buf_cap) {
-		size_t nc = rx->buf_cap ? rx->buf_cap : 16384;
+		/* a server's buffer holds every message and is kept between
+		 * them: start small, browsers' messages are a few hundred bytes
+		 * and a buffer stays with each of thousands of connections */
+		size_t nc = rx->buf_cap ? rx->buf_cap : rx->server ? 512 : 16384;
 		char *nb;
 
 		while (nc < rx->buf_len + n)

@@ -838,6 +838,30 @@ wsframe_server_mode_survives_free(void)
 }
 
 static void
+wsframe_server_small_buffer(void)
+{
+	struct wsf_rx rx;
+	struct wsf_ev ev;
+	static uint8_t b[4096], p[2000];
+	static const char sub[] = "{\"subscribe\":\"flow\"}";
+	size_t n;
+
+	memset(p, 'a', sizeof(p));
+	wsf_rx_init_server(&rx, 1 << 20);
+	n = cli_frame(b, 1, WSF_OP_TEXT, sub, sizeof(sub) - 1, MASK_A);
+	CHECK_EQ_UINT(wsf_rx_next(&rx, (const char *)b, n, &ev), n);
+	CHECK_MEM(ev.data, ev.len, sub, sizeof(sub) - 1);
+	/* what a short message leaves with each connection */
+	CHECK(rx.buf_cap <= 512);
+	/* and a longer one still fits, grown as needed */
+	n = cli_frame(b, 1, WSF_OP_TEXT, p, sizeof(p), MASK_B);
+	CHECK_EQ_UINT(wsf_rx_next(&rx, (const char *)b, n, &ev), n);
+	CHECK_EQ_INT(ev.type, WSF_MESSAGE);
+	CHECK_MEM(ev.data, ev.len, p, sizeof(p));
+	wsf_rx_free(&rx);
+}
+
+static void
 wsframe_build_unmasked(void)
 {
 	static uint8_t out[70100];
@@ -1018,6 +1042,7 @@ CHECK_MAIN(
 	CHECK_TEST(wsframe_server_same_rules_as_client),
 	CHECK_TEST(wsframe_server_empty_fragments_count),
 	CHECK_TEST(wsframe_server_mode_survives_free),
+	CHECK_TEST(wsframe_server_small_buffer),
 	CHECK_TEST(wsframe_build_unmasked),
 	CHECK_TEST(wsframe_upgrade_rfc_key),
 	CHECK_TEST(wsframe_upgrade_refusals),
