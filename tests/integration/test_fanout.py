@@ -23,7 +23,10 @@ N_OTHER = 500
 class TestFanout(harness.IntegrationTest):
 
     def test_fanout_byte_exact(self):
-        sim, relay = self.sim_and_relay(sim_kw={"record": True})
+        # about byte-exactness, not slow consumers (test_slow_consumer below): a queue big
+        # enough for every frame, so Python readers starved by a busy machine are not cut
+        sim, relay = self.sim_and_relay(sim_kw={"record": True},
+                                        clients={"max_queue_bytes": 64 * 1024 * 1024})
         flows = []
         for _ in range(3):
             c = self.client(relay, "/api/stream/ws/flow")
