@@ -23,7 +23,7 @@ N_OTHER = 500
 class TestFanout(harness.IntegrationTest):
 
     def test_fanout_byte_exact(self):
-        # about byte-exactness, not slow consumers (test_slow_consumer below): a queue big
+        # about byte-exactness, not slow consumers (test_slow_consumer_closed_4001): a queue big
         # enough for every frame, so Python readers starved by a busy machine are not cut
         sim, relay = self.sim_and_relay(sim_kw={"record": True},
                                         clients={"max_queue_bytes": 64 * 1024 * 1024})
