@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include "ipcount.h"
 #include "relay.h"
+#include "session.h"
 #include "wsframe.h"
 
 /* Largest request head (request line + headers) accepted: 431 beyond. */

@@ -39,8 +39,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include "hexdigit.h"
 #include "access.h"
+#include "hexdigit.h"
 #include "log.h"
 
 static void

@@ -20,11 +20,15 @@
 #include <string.h>
 #include <unistd.h>
 #include "chname.h"
+#include "clock.h"
 #include "cluster.h"
 #include "envelope.h"
 #include "history.h"
+#include "notify.h"
 #include "relay.h"
+#include "session.h"
 #include "streamrec.h"
+#include "upstream.h"
 
 #define TICK_MS 250
 #define XREAD_BLOCK_MS 2000
@@ -108,7 +112,7 @@ on_ignore(redisAsyncContext *ac, void *r, void *priv)
 
 	(void)ac;
 	if (reply_is(rep, REDIS_REPLY_ERROR))
-		log_limited(&cl->rl, relay_mono_ms(), LOG_WARN, "cluster: redis answered: %s", rep->str);
+		log_limited(&cl->rl, clock_mono_ms(), LOG_WARN, "cluster: redis answered: %s", rep->str);
 }
 
 /* ---- the epoch: one per cluster, kept in Redis ---- */
@@ -176,13 +180,13 @@ publish_state(struct cluster *cl)
 
 	/* it lives as long as the lock: when the holder dies, edges see the
 	 * link go down once the lock could have been taken over */
-	snprintf(at, sizeof(at), "%llu", (unsigned long long)relay_now_ms());
+	snprintf(at, sizeof(at), "%llu", (unsigned long long)clock_now_ms());
 	snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)(cl->relay->cfg.cluster_lock_ttl * 1000));
 	rconn_cmdf(&cl->cmd, on_ignore, cl, "HSET %s state %s node %s reason %s at %s", cl->k_up,
 		   upstream_status_word(&r->up), cl->node,
 		   r->up.state == UP_CONNECTED ? "" : r->up.last_error, at);
 	rconn_cmdf(&cl->cmd, on_ignore, cl, "PEXPIRE %s %s", cl->k_up, ttl);
-	cl->published_ms = relay_mono_ms();
+	cl->published_ms = clock_mono_ms();
 }
 
 static void
@@ -206,12 +210,12 @@ gain_leadership(struct cluster *cl, uint64_t sent_ms)
 	struct relay *r = cl->relay;
 	uint64_t ttl = (uint64_t)(r->cfg.cluster_lock_ttl * 1000);
 
-	if (sent_ms + ttl - ttl / 5 <= relay_mono_ms() + TICK_MS)
+	if (sent_ms + ttl - ttl / 5 <= clock_mono_ms() + TICK_MS)
 		return;		/* an answer too late to hold on to: try again */
 	cl->leader = 1;
 	cl->lease_until_ms = sent_ms + ttl - ttl / 5;
 	cl->renew_sent_ms = sent_ms;
-	cl->leader_since_ms = relay_now_ms();
+	cl->leader_since_ms = clock_now_ms();
 	cl->takeovers++;
 	snprintf(cl->holder, sizeof(cl->holder), "%s", cl->node);
 	log_msg(LOG_INFO, "cluster: this relay now holds the UW link (lock %s, ttl %.1f s)",
@@ -232,7 +236,7 @@ send_renew(struct cluster *cl)
 	if (!rconn_cmdf(&cl->cmd, on_renew, cl, "EVALSHA %s 1 %s %s %s", cl->sha_renew, cl->k_lock,
 			cl->node, ttls)) {
 		cl->renew_inflight = 1;
-		cl->renew_sent_ms = relay_mono_ms();
+		cl->renew_sent_ms = clock_mono_ms();
 	}
 }
 
@@ -254,7 +258,7 @@ on_lock(redisAsyncContext *ac, void *r, void *priv)
 			send_renew(cl);		/* ours from before a cut: renew, then hold */
 	}
 	else if (rep->type == REDIS_REPLY_ERROR)
-		log_limited(&cl->rl, relay_mono_ms(), LOG_WARN, "cluster: lock: %s", rep->str);
+		log_limited(&cl->rl, clock_mono_ms(), LOG_WARN, "cluster: lock: %s", rep->str);
 }
 
 static void
@@ -282,7 +286,7 @@ on_renew(redisAsyncContext *ac, void *r, void *priv)
 	else if (script_missing(rep))
 		load_scripts(cl);
 	else if (reply_is(rep, REDIS_REPLY_ERROR))
-		log_limited(&cl->rl, relay_mono_ms(), LOG_WARN, "cluster: renew: %s", rep->str);
+		log_limited(&cl->rl, clock_mono_ms(), LOG_WARN, "cluster: renew: %s", rep->str);
 }
 
 static int
@@ -328,7 +332,7 @@ on_wanted(redisAsyncContext *ac, void *r, void *priv)
 	}
 	/* Redis just came back, maybe empty: edges re-register within a third
 	 * of interest_ttl; leaving meanwhile would only make UW churn */
-	if (relay_mono_ms() < cl->wanted_grace_until_ms)
+	if (clock_mono_ms() < cl->wanted_grace_until_ms)
 		return;
 	for (uint16_t i = cl->wanted_sub.n; i-- > 0;) {
 		struct reg_channel *ch = cl->wanted_sub.m[i]->ch;
@@ -343,7 +347,7 @@ static void
 ingest_tick(struct cluster *cl)
 {
 	struct relay *r = cl->relay;
-	uint64_t now = relay_mono_ms(), ttl = (uint64_t)(r->cfg.cluster_lock_ttl * 1000);
+	uint64_t now = clock_mono_ms(), ttl = (uint64_t)(r->cfg.cluster_lock_ttl * 1000);
 	uint64_t try_every = ttl / 4 < 1000 ? ttl / 4 : 1000;
 
 	if (cl->leader && now >= cl->lease_until_ms)
@@ -394,7 +398,7 @@ on_appended(redisAsyncContext *ac, void *r, void *priv)
 		else if (script_missing(rep))
 			load_scripts(cl);
 		else
-			log_limited(&cl->rl, relay_mono_ms(), LOG_WARN, "cluster: append refused: %s",
+			log_limited(&cl->rl, clock_mono_ms(), LOG_WARN, "cluster: append refused: %s",
 				    rep->str);
 	}
 }
@@ -412,7 +416,7 @@ cluster_append(struct cluster *cl, struct reg_channel *ch, const char *payload, 
 	if (!cl->leader || !cl->cmd.up || cl->pending_appends >= MAX_PENDING_APPENDS ||
 	    rconn_unsent(&cl->cmd) > MAX_UNSENT_BYTES) {
 		cl->append_dropped++;
-		log_limited(&cl->rl, relay_mono_ms(), LOG_WARN,
+		log_limited(&cl->rl, clock_mono_ms(), LOG_WARN,
 			    "cluster: dropped a frame for '%s': %s", ch->name,
 			    !cl->leader ? "this relay does not hold the UW link" :
 			    !cl->cmd.up ? "redis is unavailable" : "redis is not keeping up");
@@ -532,12 +536,12 @@ deliver(struct cluster *cl, struct reg_channel *ch, const struct streamrec *rec,
 	if (rec->epoch[0] && strcmp(rec->epoch, r->epoch))
 		epoch_changed(cl, rec->epoch);
 	f = envelope_data(ch->name, ch->name_len, rec->seq, r->epoch,
-			  rec->t_ms ? rec->t_ms : (int64_t)relay_now_ms(), rec->payload, rec->payload_len);
+			  rec->t_ms ? rec->t_ms : (int64_t)clock_now_ms(), rec->payload, rec->payload_len);
 	if (!f) {
 		log_msg(LOG_ERR, "cluster: out of memory building a frame for '%s'", ch->name);
 		return;
 	}
-	f->t_us = relay_mono_us();
+	f->t_us = clock_mono_us();
 	ch->seq = rec->seq;
 	ch->frames_in++;
 	ch->bytes_in += rec->payload_len;
@@ -551,7 +555,7 @@ static void
 bad_record(struct cluster *cl, const char *name, const char *why)
 {
 	cl->bad_records++;
-	log_limited(&cl->rl, relay_mono_ms(), LOG_WARN, "cluster: skipped an entry of '%s': %s", name,
+	log_limited(&cl->rl, clock_mono_ms(), LOG_WARN, "cluster: skipped an entry of '%s': %s", name,
 		    why);
 }
 
@@ -575,7 +579,7 @@ on_backfill(redisAsyncContext *ac, void *r, void *priv)
 	free(bf);
 	if (!reply_is(rep, REDIS_REPLY_ARRAY)) {
 		if (reply_is(rep, REDIS_REPLY_ERROR))
-			log_limited(&cl->rl, relay_mono_ms(), LOG_WARN, "cluster: reading '%s': %s",
+			log_limited(&cl->rl, clock_mono_ms(), LOG_WARN, "cluster: reading '%s': %s",
 				    ch->name, rep->str);
 		e->state = EC_NEED_BACKFILL;	/* the tick tries again */
 		return;
@@ -702,7 +706,7 @@ on_xread(redisAsyncContext *ac, void *r, void *priv)
 	if (!rep || cl->stopping)
 		return;		/* link gone: reading starts again when it is back */
 	if (rep->type == REDIS_REPLY_ERROR) {
-		log_limited(&cl->rl, relay_mono_ms(), LOG_WARN, "cluster: XREAD: %s", rep->str);
+		log_limited(&cl->rl, clock_mono_ms(), LOG_WARN, "cluster: XREAD: %s", rep->str);
 		return;		/* the tick tries again */
 	}
 	if (rep->type == REDIS_REPLY_ARRAY) {
@@ -875,7 +879,7 @@ static void
 edge_tick(struct cluster *cl)
 {
 	struct relay *r = cl->relay;
-	uint64_t now = relay_mono_ms();
+	uint64_t now = clock_mono_ms();
 	struct reg_channel *ch;
 	uint32_t it;
 
@@ -989,7 +993,7 @@ on_link(struct rconn *c, int up)
 		if (up) {
 			load_scripts(cl);
 			ask_epoch(cl);
-			cl->wanted_grace_until_ms = relay_mono_ms() +
+			cl->wanted_grace_until_ms = clock_mono_ms() +
 				(uint64_t)(r->cfg.cluster_interest_ttl * 1000 / 3) + 1000;
 			cl->interest_ms = 0;
 			cl->published_ms = 0;

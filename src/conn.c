@@ -13,10 +13,13 @@
 #include <openssl/crypto.h>
 #include <sys/socket.h>
 #include "access.h"
+#include "clock.h"
 #include "conn.h"
+#include "http_api.h"
 #include "httpans.h"
 #include "httpreq.h"
 #include "query.h"
+#include "session.h"
 
 /* After an answer with Connection: close, or a close frame, how long the
  * client has to close its side before we cut it. */
@@ -175,7 +178,7 @@ answer(struct conn *c, struct http_answer *a, int head_only)
 		free(c->out);
 		c->out = NULL;
 		r->limit_refusals++;
-		log_limited(&r->rl_refusals, relay_mono_ms(), LOG_INFO,
+		log_limited(&r->rl_refusals, clock_mono_ms(), LOG_INFO,
 			    "relay: refused an answer of %zu bytes: %llu bytes of answers are waiting "
 			    "for their readers", len, (unsigned long long)r->answers_held);
 		return refuse(c, HTTP_STATUS_SERVICE_UNAVAILABLE,
@@ -303,7 +306,7 @@ check_access(struct conn *c, const struct httpreq *q, int websocket, const char 
 		r->origin_refusals++;
 	else if (st == 421)
 		r->host_refusals++;
-	log_limited(&r->rl_refusals, relay_mono_ms(), LOG_INFO, "relay: refused a %s (%d): %s",
+	log_limited(&r->rl_refusals, clock_mono_ms(), LOG_INFO, "relay: refused a %s (%d): %s",
 		    websocket ? "WebSocket upgrade" : "request", st, v->why);
 	httpans_init(&a, (unsigned)st);
 	if (httpans_error(&a, (unsigned)st, v->why))

@@ -9,9 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "clock.h"
 #include "envelope.h"
+#include "http_api.h"
 #include "httpans.h"
 #include "relay.h"
+#include "source.h"
+#include "upstream.h"
 
 static void
 add_time_or_null(cJSON *o, const char *key, uint64_t ms)
@@ -95,7 +99,7 @@ status_json(struct relay *r)
 	cJSON *root = cJSON_CreateObject(), *uw, *subs, *clients, *chans;
 	struct reg_channel *ch;
 	uint32_t it;
-	uint64_t total = 0, now = relay_now_ms();
+	uint64_t total = 0, now = clock_now_ms();
 	char *out;
 
 	if (!root)
@@ -148,7 +152,7 @@ status_json(struct relay *r)
 	else
 		cJSON_AddNullToObject(uw, "last_error");
 	if (up->state == UP_WAITING) {
-		uint64_t mono = relay_mono_ms();
+		uint64_t mono = clock_mono_ms();
 
 		cJSON_AddNumberToObject(uw, "next_retry_in",
 					up->next_retry_at_ms > mono ?
@@ -186,7 +190,7 @@ status_json(struct relay *r)
 	}
 	{
 		cJSON *srcs = cJSON_AddObjectToObject(root, "sources");
-		uint64_t mono = relay_mono_ms();
+		uint64_t mono = clock_mono_ms();
 
 		for (size_t k = 0; k < r->n_sources; k++) {
 			const struct source *src = &r->sources[k];

@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "clock.h"
 #include "conn.h"
 #include "listener.h"
 #include "relay.h"
@@ -115,7 +116,7 @@ out_of_descriptors(struct listener *l, int err)
 	/* a stalled request is the cheapest thing to give up */
 	if (conn_evict_oldest(r)) {
 		l->evicted++;
-		log_limited(&l->rl, relay_mono_ms(), LOG_WARN,
+		log_limited(&l->rl, clock_mono_ms(), LOG_WARN,
 			    "listener: out of file descriptors (%s): closing the oldest unfinished "
 			    "request to make room (%llu so far)", strerror(err),
 			    (unsigned long long)l->evicted);
@@ -131,14 +132,14 @@ out_of_descriptors(struct listener *l, int err)
 			l->no_descriptor++;
 		}
 		l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		log_limited(&l->rl, relay_mono_ms(), LOG_WARN,
+		log_limited(&l->rl, clock_mono_ms(), LOG_WARN,
 			    "listener: out of file descriptors (%s): closing new connections at once "
 			    "(%llu so far); raise LimitNOFILE or lower clients.max_connections",
 			    strerror(err), (unsigned long long)l->no_descriptor);
 		if (fd >= 0 && l->reserve_fd >= 0)
 			return 1;
 	}
-	log_limited(&l->rl, relay_mono_ms(), LOG_WARN,
+	log_limited(&l->rl, clock_mono_ms(), LOG_WARN,
 		    "listener: out of file descriptors (%s): accepting pauses for %d ms",
 		    strerror(err), PAUSE_MS);
 	pause_accept(l);
@@ -182,7 +183,7 @@ accept_some(struct listener *l)
 					continue;
 				return;
 			}
-			log_limited(&l->rl, relay_mono_ms(), LOG_WARN, "listener: accept: %s",
+			log_limited(&l->rl, clock_mono_ms(), LOG_WARN, "listener: accept: %s",
 				    strerror(errno));
 			pause_accept(l);
 			return;
@@ -193,7 +194,7 @@ accept_some(struct listener *l)
 			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof(ip));
 		if (ipcount_get(&r->pending_ip, ip) >= (uint32_t)r->cfg.max_pending_per_ip) {
 			l->refused_per_ip++;
-			log_limited(&l->rl, relay_mono_ms(), LOG_INFO,
+			log_limited(&l->rl, clock_mono_ms(), LOG_INFO,
 				    "listener: %s has %lld unfinished requests open: closing its new "
 				    "connections (clients.max_pending_per_ip)", ip,
 				    (long long)r->cfg.max_pending_per_ip);
@@ -202,7 +203,7 @@ accept_some(struct listener *l)
 		}
 		if (r->n_pending >= listener_max_pending(l) && conn_evict_oldest(r)) {
 			l->evicted++;
-			log_limited(&l->rl, relay_mono_ms(), LOG_WARN,
+			log_limited(&l->rl, clock_mono_ms(), LOG_WARN,
 				    "listener: %u connections have not finished a request: closing the "
 				    "oldest to make room (clients.max_pending; %llu so far)",
 				    listener_max_pending(l), (unsigned long long)l->evicted);

@@ -7,7 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "clock.h"
+#include "metrics.h"
 #include "relay.h"
+#include "session.h"
+#include "source.h"
+#include "upstream.h"
 
 /* Upper bounds in microseconds; the last bucket is +Inf. */
 static const uint64_t bounds_us[METRICS_BUCKETS - 1] = {
@@ -52,7 +57,7 @@ metrics_text(struct relay *r)
 	head(f, "info", "gauge", "Build information.");
 	fprintf(f, "uwrelay_info{version=\"%s\",epoch=\"%s\"} 1\n", UWRELAY_VERSION, r->epoch);
 	head(f, "uptime_seconds", "gauge", "Seconds since the relay started.");
-	fprintf(f, "uwrelay_uptime_seconds %.3f\n", (double)(relay_now_ms() - r->start_ms) / 1000.0);
+	fprintf(f, "uwrelay_uptime_seconds %.3f\n", (double)(clock_now_ms() - r->start_ms) / 1000.0);
 
 	head(f, "upstream_up", "gauge", "1 while the WebSocket to UW is established.");
 	fprintf(f, "uwrelay_upstream_up %d\n", up->state == UP_CONNECTED);

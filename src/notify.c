@@ -6,6 +6,7 @@
  * systemd restarts the service. */
 #include <systemd/sd-daemon.h>
 #include <stdio.h>
+#include "notify.h"
 #include "relay.h"
 
 static void

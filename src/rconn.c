@@ -8,10 +8,9 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/sds.h>
 #include "backoff.h"
+#include "clock.h"
 #include "log.h"
 #include "rconn.h"
-
-uint64_t relay_mono_ms(void);
 
 #define WATCH_US (250 * 1000)
 
@@ -124,7 +123,7 @@ on_connect(const redisAsyncContext *ac, int status)
 
 	if (status != REDIS_OK) {
 		set_error(c, ac->errstr[0] ? ac->errstr : "connect failed");
-		log_limited(&c->rl, relay_mono_ms(), LOG_WARN, "redis %s: cannot connect: %s", c->name, c->last_error);
+		log_limited(&c->rl, clock_mono_ms(), LOG_WARN, "redis %s: cannot connect: %s", c->name, c->last_error);
 		return;		/* hiredis frees the context: ev_cleanup retries */
 	}
 	c->up = 1;
@@ -147,7 +146,7 @@ static void
 watch_cb(lws_sorted_usec_list_t *sul)
 {
 	struct rconn *c = lws_container_of(sul, struct rconn, sul_watch);
-	uint64_t now = relay_mono_ms(), limit = c->timeout_ms;
+	uint64_t now = clock_mono_ms(), limit = c->timeout_ms;
 
 	if (!c->ac)
 		return;
@@ -185,7 +184,7 @@ rconn_connect(struct rconn *c)
 	}
 	if (ac->err) {
 		set_error(c, ac->errstr);
-		log_limited(&c->rl, relay_mono_ms(), LOG_WARN, "redis %s: cannot connect: %s", c->name, c->last_error);
+		log_limited(&c->rl, clock_mono_ms(), LOG_WARN, "redis %s: cannot connect: %s", c->name, c->last_error);
 		redisAsyncFree(ac);
 		schedule_retry(c);
 		return;
@@ -215,7 +214,7 @@ rconn_connect(struct rconn *c)
 	ac->ev.delWrite = ev_nothing;
 	ac->ev.cleanup = ev_cleanup;
 	redisAsyncSetConnectCallback(ac, on_connect);
-	c->waiting_since_ms = relay_mono_ms();	/* the connect itself is timed too */
+	c->waiting_since_ms = clock_mono_ms();	/* the connect itself is timed too */
 	lws_callback_on_writable(c->wsi);	/* completes the connect */
 	lws_sul_schedule(c->ctx, 0, &c->sul_watch, watch_cb, WATCH_US);
 }
@@ -236,7 +235,7 @@ rconn_cmd(struct rconn *c, redisCallbackFn *fn, void *priv, int blocking, int ar
 	if (!c->ac || !c->up)
 		return -1;
 	if (!c->ac->replies.head)
-		c->waiting_since_ms = relay_mono_ms();
+		c->waiting_since_ms = clock_mono_ms();
 	if (redisAsyncCommandArgv(c->ac, fn, priv, argc, argv, argvlen) != REDIS_OK)
 		return -1;
 	if (blocking)
@@ -253,7 +252,7 @@ rconn_cmdf(struct rconn *c, redisCallbackFn *fn, void *priv, const char *fmt, ..
 	if (!c->ac || !c->up)
 		return -1;
 	if (!c->ac->replies.head)
-		c->waiting_since_ms = relay_mono_ms();
+		c->waiting_since_ms = clock_mono_ms();
 	va_start(ap, fmt);
 	rc = redisvAsyncCommand(c->ac, fn, priv, fmt, ap);
 	va_end(ap);
@@ -271,7 +270,7 @@ rconn_blocking_done(struct rconn *c)
 {
 	if (c->blocking)
 		c->blocking--;
-	c->waiting_since_ms = c->ac && c->ac->replies.head ? relay_mono_ms() : 0;
+	c->waiting_since_ms = c->ac && c->ac->replies.head ? clock_mono_ms() : 0;
 }
 
 void
@@ -309,7 +308,7 @@ rconn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, vo
 	switch (reason) {
 	case LWS_CALLBACK_RAW_RX_FILE:
 		if (c->ac->replies.head)
-			c->waiting_since_ms = relay_mono_ms();	/* progress */
+			c->waiting_since_ms = clock_mono_ms();	/* progress */
 		redisAsyncHandleRead(c->ac);	/* may end the link: c->ac is gone then */
 		break;
 	case LWS_CALLBACK_RAW_WRITEABLE_FILE:

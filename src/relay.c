@@ -17,38 +17,16 @@
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
+#include "clock.h"
 #include "conn.h"
 #include "envelope.h"
+#include "notify.h"
 #include "relay.h"
+#include "session.h"
+#include "source.h"
+#include "upstream.h"
 
 #define SHUTDOWN_GRACE_MS 1000
-
-uint64_t
-relay_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-uint64_t
-relay_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-uint64_t
-relay_mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static struct relay *
 relay_of(struct lws *wsi)
@@ -244,7 +222,7 @@ begin_shutdown(struct relay *r, int sig)
 	upstream_stop(&r->up);
 	cluster_shutdown(&r->cl);
 	lws_sul_schedule(r->ctx, 0, &r->sul_stop, stop_tick_cb, 20 * 1000);
-	r->stop_deadline_ms = relay_mono_ms() + SHUTDOWN_GRACE_MS;
+	r->stop_deadline_ms = clock_mono_ms() + SHUTDOWN_GRACE_MS;
 }
 
 static int
@@ -420,7 +398,7 @@ make_epoch(struct relay *r)
 	uint8_t b[8];
 
 	if (lws_get_random(r->ctx, b, sizeof(b)) != sizeof(b)) {
-		uint64_t x = relay_now_ms() ^ ((uint64_t)getpid() << 32);
+		uint64_t x = clock_now_ms() ^ ((uint64_t)getpid() << 32);
 
 		memcpy(b, &x, sizeof(b));
 	}
@@ -451,7 +429,7 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 	r->wake_fd = -1;
 	r->cfg = *cfg;
 	memset(cfg, 0, sizeof(*cfg));
-	r->start_ms = relay_now_ms();
+	r->start_ms = clock_now_ms();
 	r->lis.fd = r->lis.reserve_fd = -1;
 	r->rl_refusals = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
 	r->rl_clients = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
@@ -572,7 +550,7 @@ relay_run(struct relay *r)
 	while (lws_service(r->ctx, 0) >= 0) {
 		if (!r->stopping)
 			continue;
-		if (relay_mono_ms() >= r->stop_deadline_ms ||
+		if (clock_mono_ms() >= r->stop_deadline_ms ||
 		    (!r->n_sessions && !r->up.wsi && !cluster_busy(&r->cl)))
 			break;
 	}

@@ -12,9 +12,11 @@
 #include <string.h>
 #include "chname.h"
 #include "climsg.h"
+#include "clock.h"
 #include "envelope.h"
 #include "query.h"
 #include "relay.h"
+#include "session.h"
 
 _Static_assert(FRAME_PRE >= LWS_PRE, "frame headroom must cover LWS_PRE");
 
@@ -64,7 +66,7 @@ push(struct session *s, struct frame *f)
 		r->slow_closed++;
 		/* limited: anyone can open sockets that never read, and each
 		 * one logged a line of its own */
-		log_limited(&r->rl_clients, relay_mono_ms(), LOG_WARN,
+		log_limited(&r->rl_clients, clock_mono_ms(), LOG_WARN,
 			    "session: closing a subscriber whose send queue passed %lld bytes "
 			    "(%u frames waiting; %llu closed so far)", (long long)r->cfg.max_queue_bytes,
 			    s->q.count, (unsigned long long)r->slow_closed);
@@ -135,7 +137,7 @@ session_fanout(struct relay *r, struct reg_channel *ch, struct frame *f)
 void
 session_notice(struct session *s, const char *data_json)
 {
-	struct frame *f = envelope_notice(s->relay->epoch, (int64_t)relay_now_ms(), data_json);
+	struct frame *f = envelope_notice(s->relay->epoch, (int64_t)clock_now_ms(), data_json);
 
 	if (!f)
 		return;
@@ -146,7 +148,7 @@ session_notice(struct session *s, const char *data_json)
 void
 session_channel_notice(struct relay *r, struct reg_channel *ch, const char *data_json)
 {
-	struct frame *f = envelope_notice(r->epoch, (int64_t)relay_now_ms(), data_json);
+	struct frame *f = envelope_notice(r->epoch, (int64_t)clock_now_ms(), data_json);
 
 	if (!f)
 		return;
@@ -157,7 +159,7 @@ session_channel_notice(struct relay *r, struct reg_channel *ch, const char *data
 void
 session_broadcast_notice(struct relay *r, const char *data_json)
 {
-	struct frame *f = envelope_notice(r->epoch, (int64_t)relay_now_ms(), data_json);
+	struct frame *f = envelope_notice(r->epoch, (int64_t)clock_now_ms(), data_json);
 	struct session *s;
 
 	if (!f)
@@ -417,7 +419,7 @@ subscribe_list(struct session *s, const char *list, size_t len, const struct res
 		size_t l = (size_t)((comma ? comma : end) - p);
 
 		if (l && !tokenbucket_take(&s->msg_budget, r->cfg.max_msg_rate, 2 * r->cfg.max_msg_rate,
-					   relay_mono_ms())) {
+					   clock_mono_ms())) {
 			char shown[CHNAME_MAX + 1];
 
 			echo_name(shown, p, l);
@@ -503,7 +505,7 @@ int
 session_charge(struct session *s)
 {
 	struct relay *r = s->relay;
-	uint64_t now = relay_mono_ms();
+	uint64_t now = clock_mono_ms();
 
 	if (s->close_code)
 		return -1;
@@ -591,7 +593,7 @@ session_writeable(struct session *s)
 
 			if (f->t_us) {
 				if (!now_us)
-					now_us = relay_mono_us();
+					now_us = clock_mono_us();
 				metrics_observe_latency(&r->metrics, now_us - f->t_us);
 			}
 			s->replay_bonus -= s->replay_bonus < frame_cost(f) ? s->replay_bonus : frame_cost(f);

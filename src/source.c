@@ -15,9 +15,13 @@
 #include <string.h>
 #include <unistd.h>
 #include "backoff.h"
+#include "clock.h"
 #include "envelope.h"
-#include "restbody.h"
 #include "relay.h"
+#include "resolver.h"
+#include "restbody.h"
+#include "session.h"
+#include "source.h"
 
 #define SOURCE_MAX_BODY (8u * 1024 * 1024)
 #define SOURCE_SEEN 10000
@@ -28,7 +32,7 @@ static void poll_cb(lws_sorted_usec_list_t *sul);
 static void
 schedule(struct source *src, uint64_t delay_ms)
 {
-	src->next_poll_at_ms = relay_mono_ms() + delay_ms;
+	src->next_poll_at_ms = clock_mono_ms() + delay_ms;
 	lws_sul_schedule(src->relay->ctx, 0, &src->sul, poll_cb, (lws_usec_t)delay_ms * 1000);
 }
 
@@ -77,7 +81,7 @@ publish_rows(struct source *src, const char *body, size_t len)
 	if (restbody_rows(body, len, &rows, &n, &err)) {
 		src->malformed++;
 		set_error(src, "malformed answer: %s", err);
-		log_limited(&src->rl, relay_mono_ms(), LOG_WARN, "source %s: %s", src->cfg.channel,
+		log_limited(&src->rl, clock_mono_ms(), LOG_WARN, "source %s: %s", src->cfg.channel,
 			    src->last_error);
 		return;
 	}
@@ -96,7 +100,7 @@ publish_rows(struct source *src, const char *body, size_t len)
 		fresh++;
 		if (!ch || !ch->n_members)
 			continue;	/* everyone left meanwhile: remember, do not send */
-		relay_publish(r, ch, rows[i].p, rows[i].len, (int64_t)relay_now_ms(), relay_mono_us());
+		relay_publish(r, ch, rows[i].p, rows[i].len, (int64_t)clock_now_ms(), clock_mono_us());
 		src->rows++;
 	}
 	session_batch_end(r);
@@ -133,7 +137,7 @@ request_done(struct source *src)
 			set_error(src, "HTTP %d", status);
 		if (status == 200 && src->overflow)
 			src->malformed++;
-		log_limited(&src->rl, relay_mono_ms(), LOG_WARN, "source %s: %s", src->cfg.channel,
+		log_limited(&src->rl, clock_mono_ms(), LOG_WARN, "source %s: %s", src->cfg.channel,
 			    src->last_error);
 		schedule_after_failure(src, retry_after);
 	}
@@ -166,8 +170,8 @@ start_request(struct source *src)
 	src->overflow = 0;
 	src->conn_error = 0;
 	src->polls++;
-	src->last_poll_ms = relay_now_ms();
-	src->last_poll_mono_ms = relay_mono_ms();
+	src->last_poll_ms = clock_now_ms();
+	src->last_poll_mono_ms = clock_mono_ms();
 	if (!lws_client_connect_via_info(&i)) {
 		src->wsi = NULL;
 		src->conn_error = 1;
@@ -225,7 +229,7 @@ void
 source_wanted(struct source *src, int on)
 {
 	if (on && !src->polling) {
-		uint64_t now = relay_mono_ms(), at = now,
+		uint64_t now = clock_mono_ms(), at = now,
 			 every = (uint64_t)(src->cfg.interval * 1000);
 
 		src->polling = 1;

@@ -38,9 +38,15 @@
 #include <string.h>
 #include <unistd.h>
 #include "backoff.h"
+#include "clock.h"
 #include "envelope.h"
-#include "upframe.h"
+#include "notify.h"
 #include "relay.h"
+#include "resolver.h"
+#include "session.h"
+#include "source.h"
+#include "upframe.h"
+#include "upstream.h"
 #include "urlenc.h"
 
 /* lws' validity pings are turned off for this connection: see above. */
@@ -232,7 +238,7 @@ schedule_retry(struct upstream *up)
 		delay = backoff_delay_ms(&bc, att, (double)rnd / 4294967296.0);
 	}
 	up->state = UP_WAITING;
-	up->next_retry_at_ms = relay_mono_ms() + delay;
+	up->next_retry_at_ms = clock_mono_ms() + delay;
 	log_msg(LOG_INFO, "upstream: retrying in %.3f s", (double)delay / 1000.0);
 	lws_sul_schedule(up->relay->ctx, 0, &up->sul_retry, retry_cb, (lws_usec_t)delay * 1000);
 }
@@ -331,7 +337,7 @@ void
 upstream_channel_changed(struct upstream *up, struct reg_channel *ch)
 {
 	/* the linger of a leave, and the wait of a join, count from here */
-	ch->want_changed_ms = relay_mono_ms();
+	ch->want_changed_ms = clock_mono_ms();
 	registry_mark_dirty(&up->relay->reg, ch);
 	if (up->state == UP_CONNECTED && up->wsi)
 		lws_callback_on_writable(up->wsi);
@@ -380,7 +386,7 @@ void
 upstream_budget_info(const struct upstream *up, struct upstream_budget_info *out)
 {
 	struct registry *reg = &up->relay->reg;
-	uint64_t now = relay_mono_ms(), sec = now / 1000, linger = leave_delay_ms(up);
+	uint64_t now = clock_mono_ms(), sec = now / 1000, linger = leave_delay_ms(up);
 	struct reg_channel *ch;
 
 	memset(out, 0, sizeof(*out));
@@ -445,7 +451,7 @@ mark_all_wanted_dirty(struct upstream *up)
 {
 	struct registry *reg = &up->relay->reg;
 	struct reg_channel *ch;
-	uint64_t now = relay_mono_ms();
+	uint64_t now = clock_mono_ms();
 	uint32_t it;
 
 	for (ch = registry_first(reg, &it); ch; ch = registry_next(reg, ch, &it))
@@ -502,7 +508,7 @@ health_cb(lws_sorted_usec_list_t *sul)
 {
 	struct upstream *up = lws_container_of(sul, struct upstream, sul_health);
 	const struct config *c = &up->relay->cfg;
-	uint64_t now = relay_mono_ms(), idle_ms = (uint64_t)(c->health_idle * 1000),
+	uint64_t now = clock_mono_ms(), idle_ms = (uint64_t)(c->health_idle * 1000),
 		 pong_ms = (uint64_t)(c->health_pong * 1000);
 
 	if (up->state != UP_CONNECTED || !up->wsi)
@@ -539,7 +545,7 @@ ack_cb(lws_sorted_usec_list_t *sul)
 {
 	struct upstream *up = lws_container_of(sul, struct upstream, sul_ack);
 	struct registry *reg = &up->relay->reg;
-	uint64_t now = relay_mono_ms(), to = (uint64_t)(up->relay->cfg.ack_timeout * 1000), next = 0;
+	uint64_t now = clock_mono_ms(), to = (uint64_t)(up->relay->cfg.ack_timeout * 1000), next = 0;
 	struct reg_channel *ch;
 	uint32_t it, n = 0;
 	char first[CHNAME_MAX + 1] = "";
@@ -578,7 +584,7 @@ on_ack(struct upstream *up, const struct upframe *f)
 		up->acks_ok++;
 	else {
 		up->acks_failed++;
-		log_limited(&up->rl_ack, relay_mono_ms(), LOG_WARN,
+		log_limited(&up->rl_ack, clock_mono_ms(), LOG_WARN,
 			    "upstream: join of '%.*s' answered with status '%.*s'",
 			    (int)(f->channel_len > 64 ? 64 : f->channel_len), f->channel,
 			    (int)(sl > 32 ? 32 : sl), f->ack_status);
@@ -608,11 +614,11 @@ on_message(struct upstream *up, const char *buf, size_t len)
 
 	up->frames_in++;
 	up->bytes_in += len;
-	up->last_frame_ms = relay_now_ms();
+	up->last_frame_ms = clock_now_ms();
 	switch (upframe_parse(buf, len, &f)) {
 	case UPFRAME_MALFORMED:
 		up->malformed++;
-		log_limited(&up->rl_malformed, relay_mono_ms(), LOG_WARN,
+		log_limited(&up->rl_malformed, clock_mono_ms(), LOG_WARN,
 			    "upstream: dropped a malformed frame (%s, %zu bytes)", f.error, len);
 		return;
 	case UPFRAME_ACK:
@@ -813,7 +819,7 @@ static int
 reconcile(struct upstream *up, struct lws *wsi)
 {
 	struct registry *reg = &up->relay->reg;
-	uint64_t now = relay_mono_ms(), linger = leave_delay_ms(up), wake = 0, due;
+	uint64_t now = clock_mono_ms(), linger = leave_delay_ms(up), wake = 0, due;
 	double rate = budget_rate(up), burst = budget_burst(up);
 	struct reg_channel *ch, *next;
 
@@ -856,8 +862,8 @@ on_established(struct upstream *up)
 	up->auth_reason[0] = '\0';
 	up->attempt = 0;
 	up->connects++;
-	up->connected_since_ms = relay_now_ms();
-	up->last_rx_ms = relay_mono_ms();
+	up->connected_since_ms = clock_now_ms();
+	up->last_rx_ms = clock_mono_ms();
 	up->ping_sent_ms = 0;
 	up->ping_due = 0;
 	up->last_error[0] = '\0';
@@ -1046,7 +1052,7 @@ on_plain(struct upstream *up, struct lws *wsi, const char *in, size_t len)
 		}
 		return 0;
 	}
-	up->rx_us = relay_mono_us();
+	up->rx_us = clock_mono_us();
 	up->last_rx_ms = up->rx_us / 1000;
 	up->ping_sent_ms = 0;
 	while (len) {
@@ -1063,13 +1069,13 @@ on_plain(struct upstream *up, struct lws *wsi, const char *in, size_t len)
 				on_message(up, ev.data, ev.len);
 			else {
 				up->malformed++;
-				log_limited(&up->rl_malformed, relay_mono_ms(), LOG_WARN,
+				log_limited(&up->rl_malformed, clock_mono_ms(), LOG_WARN,
 					    "upstream: dropped a binary frame (%zu bytes)", ev.len);
 			}
 			break;
 		case WSF_OVERSIZE:
 			up->oversize++;
-			log_limited(&up->rl_malformed, relay_mono_ms(), LOG_WARN,
+			log_limited(&up->rl_malformed, clock_mono_ms(), LOG_WARN,
 				    "upstream: dropped a frame over max_frame (%lld bytes)",
 				    (long long)up->relay->cfg.max_frame);
 			break;
