@@ -85,8 +85,14 @@ char *relay_read_token(const struct config *cfg, char *why, size_t whylen);
 /* A channel got its first subscriber or lost its last: the REST source
  * that feeds it, or UW's socket, is told. */
 void relay_channel_changed(struct relay *r, struct reg_channel *ch);
-/* A frame for ch from UW or a REST source: enveloped and sent to its
- * subscribers, or appended to the shared stream on an ingest relay. */
+/* The one delivery path (standalone, REST sources, a cluster edge): the
+ * frame with seq, enveloped once, counted, kept in ch's history and, with
+ * fanout, queued to every subscriber. Returns 0, or -1 out of memory
+ * (logged; the frame is lost, its seq is not reused). */
+int relay_deliver(struct relay *r, struct reg_channel *ch, uint64_t seq, int64_t recv_ms, uint64_t t_us,
+		  const char *payload, size_t len, int fanout);
+/* A frame for ch from UW or a REST source: delivered with the next seq,
+ * or appended to the shared stream on an ingest relay. */
 void relay_publish(struct relay *r, struct reg_channel *ch, const char *payload, size_t len,
 		   int64_t recv_ms, uint64_t t_us);
 /* The UW link's state as this relay's browsers should see it (an edge

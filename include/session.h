@@ -58,9 +58,9 @@ int session_writeable(struct session *s);
 void session_closed(struct session *s);
 /* Sends frame f (shared) to every subscriber of ch. */
 void session_fanout(struct relay *r, struct reg_channel *ch, struct frame *f);
-/* Around the handling of one input (an upstream read, a REST answer, a
- * Redis reply): queues that become non-empty meanwhile are written when
- * the batch ends, instead of each waiting for its own WRITEABLE. Nests. */
+/* Around one pass of the event loop (relay_run): queues that become
+ * non-empty meanwhile are written when the batch ends, instead of each
+ * waiting for its own WRITEABLE. Nests. */
 void session_batch_begin(struct relay *r);
 void session_batch_end(struct relay *r);
 /* Replays ch's history after since (epoch "" = any) to s, as a resume. */

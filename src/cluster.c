@@ -531,24 +531,11 @@ static void
 deliver(struct cluster *cl, struct reg_channel *ch, const struct streamrec *rec, int fanout)
 {
 	struct relay *r = cl->relay;
-	struct frame *f;
 
 	if (rec->epoch[0] && strcmp(rec->epoch, r->epoch))
 		epoch_changed(cl, rec->epoch);
-	f = envelope_data(ch->name, ch->name_len, rec->seq, r->epoch,
-			  rec->t_ms ? rec->t_ms : (int64_t)clock_now_ms(), rec->payload, rec->payload_len);
-	if (!f) {
-		log_msg(LOG_ERR, "cluster: out of memory building a frame for '%s'", ch->name);
-		return;
-	}
-	f->t_us = clock_mono_us();
-	ch->seq = rec->seq;
-	ch->frames_in++;
-	ch->bytes_in += rec->payload_len;
-	history_add(&ch->hist, f, (uint32_t)r->cfg.history_size, (size_t)r->cfg.history_max_bytes);
-	if (fanout)
-		session_fanout(r, ch, f);
-	frame_unref(f);
+	relay_deliver(r, ch, rec->seq, rec->t_ms ? rec->t_ms : (int64_t)clock_now_ms(), clock_mono_us(),
+		      rec->payload, rec->payload_len, fanout);
 }
 
 static void
@@ -710,7 +697,6 @@ on_xread(redisAsyncContext *ac, void *r, void *priv)
 		return;		/* the tick tries again */
 	}
 	if (rep->type == REDIS_REPLY_ARRAY) {
-		session_batch_begin(rl);
 		for (size_t i = 0; i < rep->elements; i++) {
 			const redisReply *st = rep->element[i];
 			struct reg_channel *ch;
@@ -747,7 +733,6 @@ on_xread(redisAsyncContext *ac, void *r, void *priv)
 				cl->frames_read++;
 			}
 		}
-		session_batch_end(rl);
 	}
 	edge_read(cl);
 }

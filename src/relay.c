@@ -56,28 +56,40 @@ relay_channel_changed(struct relay *r, struct reg_channel *ch)
 		upstream_channel_changed(&r->up, ch);
 }
 
-void
-relay_publish(struct relay *r, struct reg_channel *ch, const char *payload, size_t len,
-	      int64_t recv_ms, uint64_t t_us)
+int
+relay_deliver(struct relay *r, struct reg_channel *ch, uint64_t seq, int64_t recv_ms, uint64_t t_us,
+	      const char *payload, size_t len, int fanout)
 {
 	struct frame *f;
 
 	ch->frames_in++;
 	ch->bytes_in += len;
-	if (r->cfg.cluster_mode == CLUSTER_INGEST) {
-		cluster_append(&r->cl, ch, payload, len, recv_ms);
-		return;
-	}
-	f = envelope_data(ch->name, ch->name_len, registry_next_seq(ch), r->epoch, recv_ms, payload,
-			  len);
+	ch->seq = seq;
+	f = envelope_data(ch->name, ch->name_len, seq, r->epoch, recv_ms, payload, len);
 	if (!f) {
 		log_msg(LOG_ERR, "relay: out of memory building a frame for '%s'", ch->name);
-		return;
+		return -1;
 	}
 	f->t_us = t_us;
 	history_add(&ch->hist, f, (uint32_t)r->cfg.history_size, (size_t)r->cfg.history_max_bytes);
-	session_fanout(r, ch, f);
+	if (fanout)
+		session_fanout(r, ch, f);
 	frame_unref(f);
+	return 0;
+}
+
+void
+relay_publish(struct relay *r, struct reg_channel *ch, const char *payload, size_t len,
+	      int64_t recv_ms, uint64_t t_us)
+{
+	if (r->cfg.cluster_mode == CLUSTER_INGEST) {
+		/* the seq is given out in Redis; edges deliver what comes back */
+		ch->frames_in++;
+		ch->bytes_in += len;
+		cluster_append(&r->cl, ch, payload, len, recv_ms);
+		return;
+	}
+	relay_deliver(r, ch, ch->seq + 1, recv_ms, t_us, payload, len, 1);
 }
 
 const char *
@@ -547,7 +559,18 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 int
 relay_run(struct relay *r)
 {
-	while (lws_service(r->ctx, 0) >= 0) {
+	for (;;) {
+		int n;
+
+		/* Every input of one pass of the loop (UW's socket, Redis, REST
+		 * answers, browsers, timers) is one batch: queues that fill
+		 * meanwhile are written when the pass is over, as redis writes
+		 * its clients in beforeSleep, so no input site can forget it. */
+		session_batch_begin(r);
+		n = lws_service(r->ctx, 0);
+		session_batch_end(r);
+		if (n < 0)
+			break;
 		if (!r->stopping)
 			continue;
 		if (clock_mono_ms() >= r->stop_deadline_ms ||

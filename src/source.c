@@ -86,7 +86,6 @@ publish_rows(struct source *src, const char *body, size_t len)
 		return;
 	}
 	/* UW lists the newest first: publish oldest first, so seq follows time */
-	session_batch_begin(r);
 	for (size_t i = n; i-- > 0;) {
 		struct span id;
 		uint64_t h;
@@ -103,7 +102,6 @@ publish_rows(struct source *src, const char *body, size_t len)
 		relay_publish(r, ch, rows[i].p, rows[i].len, (int64_t)clock_now_ms(), clock_mono_us());
 		src->rows++;
 	}
-	session_batch_end(r);
 	free(rows);
 	if (fresh)
 		log_msg(LOG_DEBUG, "source %s: %zu new row(s) of %zu", src->cfg.channel, fresh, n);

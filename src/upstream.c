@@ -1225,14 +1225,8 @@ upstream_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		up->hs_state = UPHS_SEND;
 		lws_callback_on_writable(wsi);
 		break;
-	case LWS_CALLBACK_RAW_RX: {
-		int rc;
-
-		session_batch_begin(up->relay);
-		rc = on_rx(up, wsi, in, len);
-		session_batch_end(up->relay);
-		return rc;
-	}
+	case LWS_CALLBACK_RAW_RX:
+		return on_rx(up, wsi, in, len);
 	case LWS_CALLBACK_RAW_WRITEABLE:
 		return on_writeable(up, wsi);
 	case LWS_CALLBACK_RAW_CLOSE:
