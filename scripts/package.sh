@@ -6,9 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${DEB_DIR:-build/deb}
-# dpkg-buildpackage writes its results next to the source tree; keep the
-# parent folder clean by moving them into $out.
-dpkg-buildpackage -us -uc -b -j"$(nproc)"
+# dpkg-buildpackage writes its results next to the source tree; they are
+# moved into $out. --post-clean removes its build folder (obj-*) afterwards.
+dpkg-buildpackage -us -uc -b --post-clean -j"$(nproc)"
 version=$(dpkg-parsechangelog -S Version)
 arch=$(dpkg-architecture -qDEB_HOST_ARCH)
 mkdir -p "$out"

@@ -114,6 +114,25 @@ def sanitized_build():
         return True
 
 
+def ns_init(root):
+    """The host pid of the first process under `root` that is PID 1 in its own pid namespace
+    (the container's systemd under systemd-nspawn), or None."""
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                status = f.read()
+            with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+                todo += [int(c) for c in f.read().split()]
+        except OSError:
+            continue
+        m = re.search(r"^NSpid:\s+(.*)$", status, re.M)
+        if m and len(m.group(1).split()) > 1 and m.group(1).split()[-1] == "1":
+            return pid
+    return None
+
+
 class Container:
     """A booted container; every command runs in it through nsenter into its PID 1."""
 
@@ -142,25 +161,11 @@ class Container:
             raise
 
     def _find_pid1(self):
-        """The host pid of the process that is PID 1 in the container's pid namespace."""
         if self.p.poll() is not None:
             self.console.seek(0)
             raise AssertionError("systemd-nspawn exited %s:\n%s" % (self.p.returncode,
                                                                    self.console.read()[-3000:]))
-        todo = [self.p.pid]
-        while todo:
-            pid = todo.pop()
-            try:
-                with open("/proc/%d/status" % pid) as f:
-                    status = f.read()
-                with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-                    todo += [int(c) for c in f.read().split()]
-            except OSError:
-                continue
-            m = re.search(r"^NSpid:\s+(.*)$", status, re.M)
-            if m and len(m.group(1).split()) > 1 and m.group(1).split()[-1] == "1":
-                return pid
-        return None
+        return ns_init(self.p.pid)
 
     def run(self, argv, input=None, timeout=60, check=True):
         full = ["nsenter", "-t", str(self.pid1), "-a", "--", "env", "-i", "PATH=" + PATH,
@@ -206,6 +211,29 @@ class Container:
         os.unlink(self.console_path)
 
 
+def kill_stale_containers():
+    """Containers of earlier runs that died before their cleanup (a test killed by a timeout)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if not argv[0].endswith(b"systemd-nspawn") or b"-M" not in argv:
+            continue
+        m = re.match(rb"uwrelay-test-(\d+)$", argv[argv.index(b"-M") + 1])
+        if m and not os.path.exists("/proc/%s" % m.group(1).decode()):
+            log("killing the container of an earlier run (pid %s)" % entry)
+            init = ns_init(int(entry))
+            for pid in ([init] if init else []) + [int(entry)]:
+                try:
+                    os.kill(pid, signal.SIGKILL)  # the init takes its whole pid namespace along
+                except OSError:
+                    pass
+
+
 def sim_config(port, sim, ca_file):
     """The relay's config for the simulator over wss:// (plain ws:// is warned about, rightly)."""
     cfg = harness.relay_config(port, sim.wss_url(HOST), upstream={"ca_file": ca_file})
@@ -218,6 +246,7 @@ class PackageTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        kill_stale_containers()
         for tool in ("debootstrap", "systemd-nspawn", "dpkg-buildpackage", "lintian", "nsenter"):
             if not shutil.which(tool):
                 raise AssertionError("%s missing: run scripts/deps.sh --test" % tool)
