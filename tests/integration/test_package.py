@@ -7,10 +7,12 @@ Needs root, debootstrap, systemd-nspawn, dpkg-buildpackage and lintian (scripts/
 The tree is made once under .cache/ (about 40 s; minbase, systemd and the package's run-time
 libraries, so that apt installs the .deb without a network) and booted with --volatile=overlay:
 every run starts from the same tree and leaves nothing in it. The .deb (in .cache/deb/) is rebuilt
-only when a tracked file outside tests/ is newer than it. The container shares the host's network:
-the relay inside reaches the simulator on 127.0.0.1 and the test reaches the relay the same way.
+only when a file it is made of (anything outside tests/) changed. The container shares the host's
+network: the relay inside reaches the simulator on 127.0.0.1 and the test reaches the relay the
+same way.
 """
 
+import hashlib
 import os
 import re
 import secrets
@@ -53,26 +55,38 @@ def run(argv, timeout=120, check=True, **kw):
     return r
 
 
-def newest_packaged_mtime():
-    """The newest mtime of the tracked files that can change the package (not the tests)."""
-    files = run(["git", "-C", REPO, "ls-files", "-z", "--", ".", ":!tests", ":!fuzz", ":!bench"]
-                ).stdout.split("\0")
-    return max(os.stat(os.path.join(REPO, f)).st_mtime for f in files
-               if f and os.path.exists(os.path.join(REPO, f)))
+def packaged_digest():
+    """A digest of the names and contents of the files that can change the package: the tracked
+    and untracked-but-not-ignored files outside tests/, fuzz/ and bench/."""
+    files = run(["git", "-C", REPO, "ls-files", "-z", "--cached", "--others", "--exclude-standard",
+                 "--", ".", ":!tests", ":!fuzz", ":!bench"]).stdout.split("\0")
+    h = hashlib.sha256()
+    for f in sorted(set(files) - {""}):
+        path = os.path.join(REPO, f)
+        if os.path.isfile(path):
+            with open(path, "rb") as fh:
+                h.update(f.encode() + b"\0" + hashlib.sha256(fh.read()).digest())
+    return h.hexdigest()
 
 
 def build_deb():
-    """The .deb in .cache/deb/, rebuilt when a tracked file changed since; returns its path."""
+    """The .deb in .cache/deb/, rebuilt when the files it is made of changed; returns its path."""
     version = run(["dpkg-parsechangelog", "-l", os.path.join(REPO, "debian/changelog"),
                    "-S", "Version"]).stdout.strip()
     arch = run(["dpkg-architecture", "-qDEB_HOST_ARCH"]).stdout.strip()
     deb = os.path.join(DEB_DIR, "uwrelay_%s_%s.deb" % (version, arch))
-    if os.path.exists(deb) and os.stat(deb).st_mtime > newest_packaged_mtime():
-        log("reusing %s" % deb)
-        return deb
+    stamp = os.path.join(DEB_DIR, "source.sha256")
+    digest = packaged_digest()
+    if os.path.exists(deb) and os.path.exists(stamp):
+        with open(stamp) as f:
+            if f.read().strip() == digest:
+                log("reusing %s" % deb)
+                return deb
     t = time.monotonic()
     env = dict(os.environ, DEB_DIR=DEB_DIR)
     run([os.path.join(REPO, "scripts/package.sh")], timeout=600, env=env)
+    with open(stamp, "w") as f:
+        f.write(digest + "\n")
     log("built %s in %.1f s" % (deb, time.monotonic() - t))
     return deb
 
@@ -397,9 +411,16 @@ class PackageTest(unittest.TestCase):
         self.assertNotIn(self.token[8:20], journal)
         self.assertNotIn(self.token, c.run(["systemctl", "show", "uwrelay"]).stdout)
 
-        # -- purge leaves nothing behind (the test's own drop-in and CA go first)
+        # -- purge of a running relay stops it and leaves nothing behind (the test's own drop-in
+        # and CA go first)
         c.sh("rm -r /etc/systemd/system/uwrelay.service.d /etc/uwrelay/test-ca.pem && systemctl daemon-reload")
+        c.write("/etc/uwrelay/uwrelay.yaml", sim_config(port, self.sim, ""))
+        c.run(["systemctl", "start", "uwrelay"])
+        wait_until(lambda: self.relay_status(port), 5, 0.1, "relay up again")
         c.run(["apt-get", "purge", "-y", "uwrelay"], timeout=120)
+        self.assertEqual(c.run(["systemctl", "is-active", "uwrelay"], check=False).stdout.strip(), "inactive")
+        with self.assertRaises(OSError):
+            self.relay_status(port)
         self.assertNotEqual(c.run(["dpkg-query", "-W", "uwrelay"], check=False).returncode, 0)
         left = sorted(p for p in c.files() - before if not p.startswith(VOLATILE))
         self.assertEqual(left, [], "left after purge")
