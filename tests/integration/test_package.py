@@ -398,6 +398,14 @@ class PackageTest(unittest.TestCase):
         self.assertNotEqual(c.show("uwrelay", "MainPID"), pid)
         wait_until(lambda: self.relay_status(port)["status"] == "connected", 10, 0.1, "UW connected")
 
+        # -- an upgrade (here a reinstall) keeps the edited conffile and restarts a running relay
+        pid = c.show("uwrelay", "MainPID")
+        c.sh("cd /mnt/deb && apt-get install -y --reinstall ./%s" % os.path.basename(self.deb),
+             timeout=120)
+        wait_until(lambda: c.show("uwrelay", "MainPID") not in (pid, "0"), 10, 0.1, "restarted")
+        self.assertIn("test-ca.pem", c.run(["cat", "/etc/uwrelay/uwrelay.yaml"]).stdout)
+        wait_until(lambda: self.relay_status(port)["status"] == "connected", 10, 0.1, "UW connected")
+
         # -- stop: exit 0, browsers told 1001 (going away)
         ws = self.client(port)
         t = time.monotonic()
