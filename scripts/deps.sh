@@ -3,21 +3,31 @@
 # the browser tests' npm packages, and fetches promtool (for the metrics test) without installing the
 # Prometheus server: its .deb is downloaded and only the tool is unpacked
 # into .cache/tools/.
-# Usage: scripts/deps.sh [--test] [extra-package ...]
-#   without --test: what building and running needs
+# Usage: scripts/deps.sh [--test | --package] [extra-package ...]
+#   without a flag: what building and running needs
+#   --package: also what scripts/package.sh needs (debhelper, lintian)
 #   --test: also what the tests need (valgrind, systemd-analyze, Chromium,
-#           node + playwright-core, promtool, clang for fuzzing)
+#           node + playwright-core, promtool, clang for fuzzing, and for the
+#           package test debhelper, lintian, debootstrap and systemd-nspawn)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests=0
+package=0
 if [ "${1:-}" = "--test" ]; then
   tests=1
+  package=1
+  shift
+elif [ "${1:-}" = "--package" ]; then
+  package=1
   shift
 fi
 pkgs=(build-essential cmake pkg-config libwebsockets-dev libcjson-dev libyaml-dev libssl-dev
       libsystemd-dev libhiredis-dev python3 openssl ca-certificates "$@")
+if [ $package -eq 1 ]; then
+  pkgs+=(dpkg-dev debhelper lintian)
+fi
 if [ $tests -eq 1 ]; then
-  pkgs+=(valgrind curl systemd chromium clang libclang-rt-14-dev redis-server python3-websockets)
+  pkgs+=(debootstrap systemd-container valgrind curl systemd chromium clang libclang-rt-14-dev redis-server python3-websockets)
   # node and npm may come from elsewhere than Debian (e.g. NodeSource, which
   # bundles npm and conflicts with Debian's npm): only install what is absent
   command -v node >/dev/null || pkgs+=(nodejs)
