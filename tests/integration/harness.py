@@ -44,6 +44,12 @@ def sim_bin():
 
 # ---------------------------------------------------------------- generic helpers
 
+def sanitized_binary(path):
+    """True if the executable was built with AddressSanitizer."""
+    with open(path, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
