@@ -9,7 +9,7 @@ import sys
 missing = sys.argv[1] if len(sys.argv) > 1 else "?"
 ci = os.environ.get("CI") or (sys.argv[2] if len(sys.argv) > 2 else "")
 if ci.strip().lower() not in ("", "0", "false", "no", "off"):
-    print("FAIL: browser tests cannot run under CI, missing: %s (scripts/deps.sh --browser)" % missing)
+    print("FAIL: browser tests cannot run under CI, missing: %s (scripts/deps.sh --test)" % missing)
     sys.exit(1)
-print("browser tests skipped, missing: %s (scripts/deps.sh --browser)" % missing)
+print("browser tests skipped, missing: %s (scripts/deps.sh --test)" % missing)
 sys.exit(77)
