@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""A short run of the relay under valgrind: traffic, a client, an upstream cut, SIGTERM;
-valgrind must report no error and no definite or indirect leak."""
+"""Short runs of the relay under valgrind: standalone (traffic, a client, an upstream cut,
+SIGTERM) and as an ingest and an edge through a Redis restart; valgrind must report no error and
+no definite or indirect leak. On an ASan build both skip, with the reason."""
 
 import json
 import os
