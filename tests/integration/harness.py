@@ -44,6 +44,12 @@ def sim_bin():
 
 # ---------------------------------------------------------------- generic helpers
 
+def sanitized_binary(path):
+    """True if the executable was built with AddressSanitizer."""
+    with open(path, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -395,6 +401,7 @@ class Relay:
         e.update(env or {})
         argv = [relay_bin(), "-c", self.config_path] + list(args or [])
         self.proc = Proc(name, argv, e, workdir)
+        self.exit_seen = False
         if wait_healthy:
             try:
                 self.wait_healthy(start_timeout)
@@ -434,7 +441,12 @@ class Relay:
         self.proc.signal(signal.SIGHUP)
 
     def alive(self):
-        return self.proc.alive()
+        """Whether the relay still runs; a test that sees it gone has taken note of the exit
+        (teardown then does not report it as unexpected)."""
+        running = self.proc.alive()
+        if not running:
+            self.exit_seen = True
+        return running
 
     # -- HTTP
     def get(self, path, headers=None):
@@ -683,6 +695,11 @@ class IntegrationTest(unittest.TestCase):
                     problems.append("%s: exit code %s after SIGTERM" % (proc.name, rc))
                 elif not was_running and rc not in (0, 1):
                     problems.append("%s: died on its own with code %s" % (proc.name, rc))
+                elif not was_running and rc != 0 and not p.exit_seen:
+                    # an error exit (bad config, lost listener...) the test never looked at:
+                    # whatever it checked afterwards was not checked against a running relay
+                    problems.append("%s: exited on its own with code %s, unnoticed by the test"
+                                    % (proc.name, rc))
         if failed or problems:
             for p in self._procs:
                 proc = p.proc

@@ -6,10 +6,8 @@ needs it, in the test's temp dir), the UW simulator, one or two ingest relays an
 """
 
 import os
-import json
 import shutil
 import signal
-import subprocess
 import sys
 import time
 import unittest
@@ -98,7 +96,8 @@ def _read_reply(f):
     raise AssertionError("bad redis reply %r" % line)
 
 
-class ClusterTest(harness.IntegrationTest):
+class ClusterBase(harness.IntegrationTest):
+    """A Redis, ingests and edges on loopback; helpers only (test_valgrind.py uses them too)."""
 
     def start_redis(self, persist=False):
         r = Redis(self.tmp, persist)
@@ -195,6 +194,9 @@ class ClusterTest(harness.IntegrationTest):
                    "%d more entries in %s" % (n, key))
 
     # ------------------------------------------------------------------ tests
+
+
+class ClusterTest(ClusterBase):
 
     def test_frames_reach_browsers_on_both_edges_in_order(self):
         self.setup_cluster()
@@ -482,76 +484,6 @@ class ClusterTest(harness.IntegrationTest):
             self.assertNotIn(pw, log)
             self.assertNotIn("uw-token-not-in-redis", log)
         self.assertNotIn(pw, edge.get("/api/stream/status")[2].decode())
-
-    def test_valgrind_clean_ingest_and_edge(self):
-        """Both roles under valgrind through traffic, a Redis restart and SIGTERM: no error, no
-        definite or indirect leak (hiredis contexts, adopted sockets, stream records)."""
-        if not shutil.which("valgrind"):
-            self.fail("valgrind not installed")
-        if "asan" in harness.relay_bin():
-            sys.stderr.write("ASan build: valgrind run replaced by LeakSanitizer\n")
-            return
-        self.redis = self.start_redis()
-        self.sim = self.start_sim()
-        procs = {}
-        for role in ("ingest", "edge"):
-            port = free_port()
-            cfg = self.cluster_cfg(self.redis, role, self.sim.url(), cluster={"lock_ttl": 5},
-                                   listen={"address": HOST, "port": port})
-            path = os.path.join(self.tmp, "vg-%s.yaml" % role)
-            with open(path, "w") as f:
-                f.write(harness.to_yaml(cfg) + "\n")
-            env = dict(os.environ)
-            env.pop("UW_API_TOKEN", None)
-            if role == "ingest":
-                env["UW_API_TOKEN"] = "test-token"
-            vlog = os.path.join(self.tmp, "valgrind-%s.log" % role)
-            p = subprocess.Popen(harness.valgrind_argv(vlog) + [harness.relay_bin(), "-c", path],
-                                 env=env, stdout=subprocess.DEVNULL,
-                                 stderr=open(os.path.join(self.tmp, "vg-%s.stderr" % role), "w"))
-            procs[role] = (p, port, vlog)
-        ok = False
-        try:
-            def status(role):
-                try:
-                    st, _, body = wsclient.http_get(HOST, procs[role][1], "/api/stream/status", timeout=5)
-                    return json.loads(body) if st == 200 else None
-                except (OSError, ValueError):
-                    return None
-            wait_until(lambda: (status("ingest") or {}).get("status") == "connected", 60, 0.2,
-                       "ingest under valgrind holding the UW link")
-            wait_until(lambda: (status("edge") or {}).get("status") == "connected", 60, 0.2,
-                       "edge under valgrind connected")
-            c = wsclient.connect(HOST, procs["edge"][1], "/api/stream/ws/flow", timeout=10)
-            self._clients.append(c)
-            expect_subscribed(c, FLOW, timeout=10)
-            self.wait_joined(timeout=30)
-            self.sim.publish(FLOW, 30)
-            recv_data(c, 30, timeout=30, channel=FLOW)
-            joins = self.sim.stats()["joins"]
-            self.redis.stop()       # no persistence: Redis comes back empty, a new epoch
-            wait_notice(c, "disconnected", timeout=30)
-            self.redis.start()
-            wait_notice(c, "connected", timeout=60)
-            self.wait_rejoined(joins, timeout=30)
-            self.publish_until_received(c, 10, timeout=60)
-            wsclient.http_get(HOST, procs["edge"][1], "/metrics", timeout=10)
-            wsclient.http_get(HOST, procs["ingest"][1], "/metrics", timeout=10)
-            for role in ("edge", "ingest"):
-                procs[role][0].send_signal(signal.SIGTERM)
-            rcs = {role: procs[role][0].wait(60) for role in procs}
-            ok = True
-        finally:
-            if not ok:
-                for role in procs:
-                    with open(os.path.join(self.tmp, "vg-%s.stderr" % role)) as f:
-                        sys.stderr.write("----- %s under valgrind -----\n%s\n" % (role, f.read()[-5000:]))
-            for p, _, _ in procs.values():
-                if p.poll() is None:
-                    p.kill()
-                    p.wait()
-        for role, (p, _, vlog) in procs.items():
-            self.assert_valgrind_clean(vlog, rcs[role], role)
 
 
 if __name__ == "__main__":

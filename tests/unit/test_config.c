@@ -870,8 +870,11 @@ config_shipped_demo_loads(void)
 {
 	struct config c;
 
-	if (access(UWRELAY_CONFIG_DIR "/demo.yaml", R_OK))
+	/* the shipped demo config is part of the product: missing is a failure */
+	if (access(UWRELAY_CONFIG_DIR "/demo.yaml", R_OK)) {
+		CHECK(!"config/demo.yaml is missing");
 		return;
+	}
 	if (config_load(UWRELAY_CONFIG_DIR "/demo.yaml", &c, err, sizeof(err))) {
 		CHECK(!"config/demo.yaml does not load");
 		printf("  %s\n", err);
