@@ -64,8 +64,6 @@ int access_load(struct access *a, const struct config *cfg, char *err, size_t er
 int access_keep_key(struct access *a, const struct access *old);
 /* Frees what a owns and wipes the digests and key. Accepts a zeroed struct. */
 void access_free(struct access *a);
-/* 1 if tok[0..len) is one of the tokens, in time independent of which. */
-int access_token_ok(const struct access *a, const char *tok, size_t len);
 /* Decides one request; fills v. Returns v->status (0: serve it; for a
  * preflight, answer 204 with the CORS headers). */
 int access_decide(const struct access *a, const struct access_req *q, struct access_verdict *v);

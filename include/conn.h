@@ -63,8 +63,5 @@ int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 /* Closes the oldest pending connection, at once (its descriptor is free
  * when this returns). Returns 1, or 0 if none is pending. */
 int conn_evict_oldest(struct relay *r);
-/* The WebSocket connection of s wants to write (frames queued, or a close
- * is due). */
-void conn_want_write(struct session *s);
 
 #endif

@@ -322,8 +322,9 @@ find_digest(const unsigned char (*list)[32], size_t n, const unsigned char *d)
 	return found ? (long)idx : -1;
 }
 
-int
-access_token_ok(const struct access *a, const char *tok, size_t len)
+/* The index of the token tok[0..len) is, or -1; flat in time (find_digest). */
+static long
+token_index(const struct access *a, const char *tok, size_t len)
 {
 	unsigned char d[SHA256_DIGEST_LENGTH];
 	long i;
@@ -331,7 +332,7 @@ access_token_ok(const struct access *a, const char *tok, size_t len)
 	SHA256((const unsigned char *)tok, len, d);
 	i = find_digest((const unsigned char (*)[32])a->digests, a->n, d);
 	OPENSSL_cleanse(d, sizeof(d));
-	return i >= 0;
+	return i;
 }
 
 /* ---- the decision ---- */
@@ -530,12 +531,8 @@ access_decide(const struct access *a, const struct access_req *q, struct access_
 	if (!strcmp(path, "/healthz") || !strcmp(path, "/readyz") || !a->n)
 		return 0;
 	if (q->token) {
-		unsigned char d[SHA256_DIGEST_LENGTH];
-		long i;
+		long i = token_index(a, q->token, q->token_len);
 
-		SHA256((const unsigned char *)q->token, q->token_len, d);
-		i = find_digest((const unsigned char (*)[32])a->digests, a->n, d);
-		OPENSSL_cleanse(d, sizeof(d));
 		if (i >= 0) {
 			/* the page's own files follow with the cookie, not the token */
 			if (!q->websocket) {

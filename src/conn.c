@@ -247,6 +247,21 @@ presented_token(const struct httpreq *q, char *buf, size_t cap)
 	return 0;
 }
 
+static int
+method_is(const struct httpreq *q, const char *m)
+{
+	size_t n = strlen(m);
+
+	return q->method_len == n && !memcmp(q->method, m, n);
+}
+
+/* A CORS preflight: OPTIONS asking which method it may use. */
+static int
+is_preflight(const struct httpreq *q)
+{
+	return method_is(q, "OPTIONS") && httpreq_header(q, "Access-Control-Request-Method", NULL);
+}
+
 /* The verdict's CORS and Set-Cookie headers on an answer; a preflight's
  * own headers when preflight. */
 static void
@@ -289,8 +304,7 @@ check_access(struct conn *c, const struct httpreq *q, int websocket, const char 
 	ar.token = tl > 0 ? tok : NULL;
 	ar.token_len = tl > 0 ? (size_t)tl : 0;
 	ar.websocket = websocket;
-	ar.preflight = !strcmp(method, "OPTIONS") &&
-		       httpreq_header(q, "Access-Control-Request-Method", NULL) != NULL;
+	ar.preflight = is_preflight(q);
 	if (tl < 0) {
 		st = HTTP_STATUS_BAD_REQUEST;
 		v->status = st;
@@ -349,12 +363,6 @@ send_control(struct conn *c, unsigned op, const void *payload, size_t len)
 	if (!n)
 		return -1;
 	return lws_write(c->wsi, buf + LWS_PRE, n, LWS_WRITE_RAW) < (int)n ? -1 : 0;
-}
-
-void
-conn_want_write(struct session *s)
-{
-	lws_callback_on_writable(s->wsi);
 }
 
 /* How many names ?channels= lists (0 if absent). A list longer than
@@ -542,16 +550,15 @@ http_request(struct conn *c, const struct httpreq *q, const char *path)
 	struct relay *r = c->relay;
 	struct access_verdict v;
 	struct http_answer a;
-	int head = q->method_len == 4 && !memcmp(q->method, "HEAD", 4);
-	int options = q->method_len == 7 && !memcmp(q->method, "OPTIONS", 7);
+	int head = method_is(q, "HEAD"), options = method_is(q, "OPTIONS");
 
-	if (!options && !head && !(q->method_len == 3 && !memcmp(q->method, "GET", 3)))
+	if (!options && !head && !method_is(q, "GET"))
 		return refuse(c, HTTP_STATUS_METHOD_NOT_ALLOWED, "method not allowed", 0);
 	if (check_access(c, q, 0, path, &v))
 		return 0;
 	if (options) {
 		/* a CORS preflight access.c allowed; any other OPTIONS is not served */
-		if (!httpreq_header(q, "Access-Control-Request-Method", NULL))
+		if (!is_preflight(q))
 			return refuse(c, HTTP_STATUS_METHOD_NOT_ALLOWED, "method not allowed", 0);
 		httpans_init(&a, HTTP_STATUS_NO_CONTENT);
 		access_headers(&a, &v, 1);
@@ -561,6 +568,21 @@ http_request(struct conn *c, const struct httpreq *q, const char *path)
 		return refuse(c, HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", 0);
 	access_headers(&a, &v, 0);
 	return answer(c, &a, head);
+}
+
+/* Keeps bytes for later (the rest of a head, or pipelined requests).
+ * Returns 0, or -1 out of memory. */
+static int
+in_append(struct conn *c, const char *in, size_t len)
+{
+	char *nb = realloc(c->in, c->in_len + len);
+
+	if (!nb)
+		return -1;
+	memcpy(nb + c->in_len, in, len);
+	c->in = nb;
+	c->in_len += len;
+	return 0;
 }
 
 /* A complete head: answer it. rest holds the bytes after it. */
@@ -579,37 +601,11 @@ dispatch(struct conn *c, const struct httpreq *q, const char *rest, size_t rest_
 	pending_remove(c);
 	if (q->upgrade_websocket || httpreq_header(q, "Sec-WebSocket-Key", NULL))
 		return ws_upgrade(c, q, path, rest, rest_len);
-	/* pipelined bytes wait until this answer is written */
-	if (rest_len) {
-		char *b = malloc(rest_len);
-
-		if (!b)
-			return -1;
-		memcpy(b, rest, rest_len);
-		free(c->in);
-		c->in = b;
-		c->in_len = rest_len;
-	} else {
-		free(c->in);
-		c->in = NULL;
-		c->in_len = 0;
-	}
-	return http_request(c, q, path);
-}
-
-/* Keeps bytes for later (the rest of a head, or pipelined requests).
- * Returns 0, or -1 out of memory. */
-static int
-in_append(struct conn *c, const char *in, size_t len)
-{
-	char *nb = realloc(c->in, c->in_len + len);
-
-	if (!nb)
+	/* pipelined bytes wait until this answer is written (head_rx has
+	 * taken c->in: it is empty here) */
+	if (rest_len && in_append(c, rest, rest_len))
 		return -1;
-	memcpy(nb + c->in_len, in, len);
-	c->in = nb;
-	c->in_len += len;
-	return 0;
+	return http_request(c, q, path);
 }
 
 /* 0 if an incomplete head can already not be HTTP (TLS or SSH on the
@@ -660,27 +656,17 @@ head_rx(struct conn *c, const char *in, size_t len)
 	n = httpreq_parse(buf, blen, CONN_HEAD_MAX, &q);
 	if (n == 0 && !may_be_http(buf, blen))
 		n = -400;
-	if (n == 0) {
-		if (!c->in_len) {
-			if (!(c->in = malloc(len)))
-				return -1;
-			memcpy(c->in, in, len);
-			c->in_len = len;
-		}
-		return 0;
-	}
+	if (n == 0)	/* keep what came until the head is whole */
+		return c->in_len ? 0 : in_append(c, in, len);
 	if (n < 0) {
-		static const char *const why[] = {
-			[0] = "malformed request",
-			[1] = "request head too large",
-			[2] = "request bodies with Transfer-Encoding are not accepted",
-			[3] = "only HTTP/1.0 and HTTP/1.1 are served",
-		};
 		unsigned st = (unsigned)-n;
 
 		c->relay->bad_requests++;
 		pending_remove(c);
-		return refuse(c, st, why[st == 431 ? 1 : st == 501 ? 2 : st == 505 ? 3 : 0], 0);
+		return refuse(c, st, st == 431 ? "request head too large" :
+				     st == 501 ? "request bodies with Transfer-Encoding are not accepted" :
+				     st == 505 ? "only HTTP/1.0 and HTTP/1.1 are served" :
+						 "malformed request", 0);
 	}
 	/* the parsed spans point into buf: keep it until the answer is built */
 	{

@@ -89,7 +89,7 @@ relay_publish(struct relay *r, struct reg_channel *ch, const char *payload, size
 		cluster_append(&r->cl, ch, payload, len, recv_ms);
 		return;
 	}
-	relay_deliver(r, ch, ch->seq + 1, recv_ms, t_us, payload, len, 1);
+	relay_deliver(r, ch, registry_next_seq(ch), recv_ms, t_us, payload, len, 1);
 }
 
 const char *
