@@ -56,6 +56,8 @@ class TestReconnect(harness.IntegrationTest):
 
     def start(self, **over):
         over.setdefault("upstream", {})
+        # leave_delay 0: check_cut watches the leave follow the last unsubscribe
+        over["upstream"].setdefault("leave_delay", 0)
         over["upstream"].setdefault("reconnect", {"initial_delay": INITIAL, "max_delay": MAX,
                                                   "jitter": JITTER})
         self.sim, self.relay = self.sim_and_relay(**over)
