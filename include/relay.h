@@ -24,6 +24,7 @@
 struct conn;
 struct session;
 struct source;
+struct tapeq;
 
 struct relay {
 	struct config cfg;
@@ -69,6 +70,7 @@ struct relay {
 	lws_sorted_usec_list_t sul_watchdog;
 	uint64_t watchdog_usec;
 	int exit_code;
+	struct tapeq *tape;		/* the tape's reader (history, resume); NULL without tape.path */
 };
 
 /* ---- relay.c ---- */

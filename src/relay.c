@@ -24,6 +24,7 @@
 #include "relay.h"
 #include "session.h"
 #include "source.h"
+#include "tapeq.h"
 #include "upstream.h"
 
 #define SHUTDOWN_GRACE_MS 1000
@@ -537,6 +538,13 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 	log_msg(LOG_INFO, "relay: uwrelay %s listening on %s://%s:%lld/ (epoch %s)", UWRELAY_VERSION,
 		r->cfg.listen_tls_cert[0] ? "https" : "http", r->cfg.listen_address,
 		(long long)r->cfg.listen_port, r->epoch);
+	if (r->cfg.tape_path[0]) {
+		r->tape = calloc(1, sizeof(*r->tape));
+		if (!r->tape || tapeq_start(r->tape, r->cfg.tape_path, r->ctx)) {
+			log_msg(LOG_ERR, "relay: cannot start the tape's reader thread");
+			return -1;
+		}
+	}
 	if (cluster_init(&r->cl, r))
 		return -1;
 	if (r->cfg.cluster_mode == CLUSTER_STANDALONE)
@@ -568,6 +576,8 @@ relay_run(struct relay *r)
 		 * its clients in beforeSleep, so no input site can forget it. */
 		session_batch_begin(r);
 		n = lws_service(r->ctx, 0);
+		if (r->tape)
+			tapeq_poll(r->tape);
 		session_batch_end(r);
 		if (n < 0)
 			break;
@@ -589,6 +599,8 @@ relay_destroy(struct relay *r)
 		if (r->sources[k].wsi)
 			lws_set_opaque_user_data(r->sources[k].wsi, NULL);
 	}
+	if (r->tape)
+		tapeq_stop(r->tape);	/* it wakes the context: stopped before it goes */
 	if (r->ctx) {
 		cluster_free(&r->cl);
 		lws_sul_cancel(&r->sul_stop);
@@ -600,6 +612,11 @@ relay_destroy(struct relay *r)
 		r->ctx = NULL;
 	}
 	upstream_free(&r->up);
+	if (r->tape) {
+		tapeq_free(r->tape);	/* after the connections that could cancel a query */
+		free(r->tape);
+		r->tape = NULL;
+	}
 	registry_free(&r->reg);
 	sources_free(r);
 	access_free(&r->access);
