@@ -60,8 +60,9 @@ history_api_epoch(const struct relay *r)
 	return r->epoch;
 }
 
+/* Reserves room for n more bytes. Returns 0, or -1 out of memory. */
 static int
-body_put(struct body *b, const void *p, size_t n)
+body_reserve(struct body *b, size_t n)
 {
 	if (b->len + n > b->cap) {
 		size_t nc = b->cap ? b->cap : 4096;
@@ -77,24 +78,53 @@ body_put(struct body *b, const void *p, size_t n)
 		b->b = nb;
 		b->cap = nc;
 	}
-	memcpy(b->b + b->len, p, n);
-	b->len += n;
 	return 0;
 }
 
-/* Adds one envelope. Returns 0, or -1 if it does not fit (full or OOM). */
+/* Adds one envelope, head + payload + tail (tail_len 0 or 1: "}").
+ * Returns 0, or -1 if it does not fit (full or OOM). */
 static int
-body_env(struct body *b, const struct hparams *p, const void *env, size_t len, uint64_t seq)
+body_env3(struct body *b, const struct hparams *p, const void *head, size_t hl, const void *payload,
+	  size_t pl, size_t tail_len, uint64_t seq)
 {
+	size_t len = hl + pl + tail_len;
+
 	if (b->len + len + 1 > HISTORY_ANSWER_MAX && b->n) {
 		b->full = 1;
 		return -1;
 	}
-	if ((b->n && !p->ndjson && body_put(b, ",", 1)) || body_put(b, env, len) ||
-	    (p->ndjson && body_put(b, "\n", 1)))
+	if (body_reserve(b, len + 2))
 		return -1;
+	if (b->n && !p->ndjson)
+		b->b[b->len++] = ',';
+	memcpy(b->b + b->len, head, hl);
+	memcpy(b->b + b->len + hl, payload, pl);
+	b->len += hl + pl;
+	if (tail_len)
+		b->b[b->len++] = '}';
+	if (p->ndjson)
+		b->b[b->len++] = '\n';
 	b->n++;
 	b->last_seq = seq;
+	return 0;
+}
+
+static int
+body_env(struct body *b, const struct hparams *p, const void *env, size_t len, uint64_t seq)
+{
+	return body_env3(b, p, env, len, "", 0, 0, seq);
+}
+
+/* Starts the answer: the JSON wrapper's head goes first, so envelopes
+ * are written once, in place. reserve: bytes expected. */
+static int
+body_init(struct body *b, const struct hparams *p, size_t reserve)
+{
+	memset(b, 0, sizeof(*b));
+	if (body_reserve(b, reserve + 64 + sizeof(p->channel)))
+		return -1;
+	if (!p->ndjson)
+		b->len = (size_t)snprintf(b->b, b->cap, "{\"channel\":\"%s\",\"envelopes\":[", p->channel);
 	return 0;
 }
 
@@ -174,32 +204,25 @@ finish(struct http_answer *a, const struct hparams *p, struct body *b, int more)
 			snprintf(next + len, sizeof(next) - (size_t)len, "&format=ndjson");
 	}
 	httpans_init(a, 200);
-	if (p->ndjson) {
-		a->ctype = "application/x-ndjson";
-		if (next[0]) {
-			snprintf(link, sizeof(link), "<%s?%s>; rel=\"next\"", HISTORY_API_PATH, next);
-			httpans_header(a, "Link", link);
-		}
-		out = b->b;
-		n = b->len;
-		b->b = NULL;
-		if (!out && !(out = strdup("")))
-			return -1;
-	} else {
-		size_t cap = b->len + strlen(next) + 128 + sizeof(p->channel);
-
-		out = malloc(cap);
-		if (!out)
-			return -1;
-		n = (size_t)snprintf(out, cap, "{\"channel\":\"%s\",\"envelopes\":[", p->channel);
-		if (b->len)
-			memcpy(out + n, b->b, b->len);
-		n += b->len;
-		if (next[0])
-			n += (size_t)snprintf(out + n, cap - n, "],\"more\":true,\"next\":\"%s\"}", next);
-		else
-			n += (size_t)snprintf(out + n, cap - n, "],\"more\":false,\"next\":null}");
+	if (p->ndjson && next[0]) {
+		snprintf(link, sizeof(link), "<%s?%s>; rel=\"next\"", HISTORY_API_PATH, next);
+		httpans_header(a, "Link", link);
 	}
+	if (!p->ndjson) {
+		if (body_reserve(b, strlen(next) + 40))
+			return -1;
+		if (next[0])
+			b->len += (size_t)snprintf(b->b + b->len, b->cap - b->len,
+						   "],\"more\":true,\"next\":\"%s\"}", next);
+		else
+			b->len += (size_t)snprintf(b->b + b->len, b->cap - b->len,
+						   "],\"more\":false,\"next\":null}");
+	}
+	out = b->b;
+	n = b->len;
+	b->b = NULL;
+	if (!out && !(out = strdup("")))
+		return -1;
 	a->ctype = p->ndjson ? "application/x-ndjson" : "application/json";
 	a->owned = out;
 	a->body = out;
@@ -346,9 +369,11 @@ newest_after(const struct hparams *p, const struct reg_channel *ch)
 static int
 from_memory(struct http_answer *a, const struct hparams *p, const struct reg_channel *ch)
 {
-	struct body b = { 0 };
+	struct body b;
 	int more = 0, rc;
 
+	if (body_init(&b, p, 0))
+		return -1;
 	if (ch) {
 		int recent = !p->has_since && !p->has_from && !p->has_to;
 
@@ -369,10 +394,14 @@ job_done(struct tapeq_req *q)
 	const struct hparams *p = &j->p;
 	struct reg_channel *ch = registry_find(&r->reg, p->channel, strlen(p->channel));
 	struct http_answer a;
-	struct body b = { 0 };
+	struct body b;
 	/* older rows beyond a newest-first read do not make a next page */
 	int more = q->kind == TAPEQ_NEWEST ? 0 : q->more;
 
+	if (body_init(&b, p, q->bytes_len + (size_t)q->n * 160)) {
+		httpans_init(&a, 500);
+		goto out;
+	}
 	if (q->failed) {
 		log_msg(LOG_WARN, "history: %s", q->err);
 		if (refuse(&a, 503, "tape_unavailable", q->err, NULL))
@@ -381,15 +410,13 @@ job_done(struct tapeq_req *q)
 	}
 	for (uint32_t i = 0; i < q->n; i++) {
 		const struct tapeq_row *row = &q->rows[i];
-		struct frame *f = envelope_data(p->channel, strlen(p->channel), row->seq, p->epoch,
-						row->ts, q->bytes + row->off, row->len);
+		char head[ENVELOPE_HEAD_MAX];
+		size_t hl = envelope_head(head, p->channel, strlen(p->channel), row->seq, p->epoch, row->ts);
 
-		if (!f || body_env(&b, p, frame_data(f), f->len, row->seq)) {
-			frame_unref(f);
+		if (!hl || body_env3(&b, p, head, hl, q->bytes + row->off, row->len, 1, row->seq)) {
 			more = 1;
 			break;
 		}
-		frame_unref(f);
 	}
 	/* the tape's part is older than memory: memory's frames follow it */
 	if (!more && ch && b.n < p->limit)

@@ -24,6 +24,7 @@
 #include "relay.h"
 #include "session.h"
 #include "source.h"
+#include "replay.h"
 #include "tapeq.h"
 #include "upstream.h"
 
@@ -96,6 +97,8 @@ relay_publish(struct relay *r, struct reg_channel *ch, const char *payload, size
 const char *
 relay_upstream_word(const struct relay *r)
 {
+	if (r->replay)
+		return "replay";
 	return r->cfg.cluster_mode == CLUSTER_EDGE ? cluster_upstream_word(&r->cl) :
 						     upstream_status_word(&r->up);
 }
@@ -103,6 +106,8 @@ relay_upstream_word(const struct relay *r)
 int
 relay_ready(const struct relay *r)
 {
+	if (r->replay)
+		return !r->replay->failed;
 	return cluster_ready(&r->cl);
 }
 
@@ -233,6 +238,8 @@ begin_shutdown(struct relay *r, int sig)
 	for (s = r->sessions; s; s = s->next)
 		session_close(s, WSF_CLOSE_GOING_AWAY, "relay shutting down");
 	upstream_stop(&r->up);
+	if (r->replay)
+		lws_sul_cancel(&r->replay->sul);
 	cluster_shutdown(&r->cl);
 	lws_sul_schedule(r->ctx, 0, &r->sul_stop, stop_tick_cb, 20 * 1000);
 	r->stop_deadline_ms = clock_mono_ms() + SHUTDOWN_GRACE_MS;
@@ -420,7 +427,8 @@ make_epoch(struct relay *r)
 }
 
 int
-relay_init(struct relay *r, struct config *cfg, const char *config_path)
+relay_init(struct relay *r, struct config *cfg, const char *config_path,
+	   const struct replay_opts *replay)
 {
 	struct lws_context_creation_info info;
 	char why[256] = "";
@@ -547,7 +555,22 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 	}
 	if (cluster_init(&r->cl, r))
 		return -1;
-	if (r->cfg.cluster_mode == CLUSTER_STANDALONE)
+	if (replay) {
+		if (r->cfg.cluster_mode != CLUSTER_STANDALONE) {
+			log_msg(LOG_ERR, "relay: --replay runs a standalone relay: cluster.role must be standalone");
+			return -1;
+		}
+		r->up.state = UP_DISABLED;
+		snprintf(r->up.disabled_reason, sizeof(r->up.disabled_reason),
+			 "replaying a tape: no link to UW");
+		r->replay = calloc(1, sizeof(*r->replay));
+		if (!r->replay || replay_start(r->replay, r, replay, why, sizeof(why))) {
+			log_msg(LOG_ERR, "relay: replay: %s", r->replay ? why : "out of memory");
+			return -1;
+		}
+		log_msg(LOG_INFO, "relay: replaying %s at %s", replay->path,
+			replay->speed > 0 ? "the recorded pacing (divided by --speed)" : "unlimited speed");
+	} else if (r->cfg.cluster_mode == CLUSTER_STANDALONE)
 		upstream_start(&r->up);
 	else {
 		/* an edge never dials UW; an ingest does once it holds the lock */
@@ -601,6 +624,11 @@ relay_destroy(struct relay *r)
 	}
 	if (r->tape)
 		tapeq_stop(r->tape);	/* it wakes the context: stopped before it goes */
+	if (r->replay) {
+		replay_free(r->replay);	/* its timer is the context's */
+		free(r->replay);
+		r->replay = NULL;
+	}
 	if (r->ctx) {
 		cluster_free(&r->cl);
 		lws_sul_cancel(&r->sul_stop);
