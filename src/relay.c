@@ -47,6 +47,8 @@ relay_channel_changed(struct relay *r, struct reg_channel *ch)
 {
 	struct source *src;
 
+	if (r->replay)
+		return;		/* the tape is the only source: nothing to join or poll */
 	if (r->cfg.cluster_mode == CLUSTER_EDGE) {
 		cluster_channel_changed(&r->cl, ch);	/* frames come from Redis */
 		return;
