@@ -15,6 +15,7 @@
 #include "log.h"
 #include "relay.h"
 #include "replay.h"
+#include "session.h"
 
 struct replay_row {
 	int64_t ts;
@@ -279,10 +280,27 @@ channel_of(struct relay *r, const char *name, size_t len)
 	return registry_touch(&r->reg, name, len);
 }
 
+static void tick_frames(struct replay *rp);
+
+/* lws runs ripe timers before it polls, and the poll after may sleep
+ * until the next frame is due: the frames queued here are written now
+ * (the loop's batch is closed and opened again), not one frame late. */
 static void
 tick(lws_sorted_usec_list_t *sul)
 {
 	struct replay *rp = lws_container_of(sul, struct replay, sul);
+	uint64_t before = rp->frames;
+
+	tick_frames(rp);
+	if (rp->frames != before) {
+		session_batch_end(rp->relay);
+		session_batch_begin(rp->relay);
+	}
+}
+
+static void
+tick_frames(struct replay *rp)
+{
 	struct relay *r = rp->relay;
 	uint64_t now = clock_mono_us();
 	int64_t now_ms = (int64_t)clock_now_ms();
