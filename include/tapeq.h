@@ -69,7 +69,7 @@ struct tapeq {
 	uint32_t n_queued;		/* submitted, not yet collected by tapeq_poll */
 	int stop, started;
 	char *path;
-	struct lws_context *ctx;	/* woken with lws_cancel_service() */
+	struct lws_context *ctx;	/* woken with lws_cancel_service(); NULL: none (tests poll) */
 	uint64_t queries, refused, failures;	/* read on the loop (under mu) */
 };
 

@@ -185,7 +185,8 @@ thread_main(void *arg)
 		t->done_tail = q;
 		t->queries++;
 		t->failures += (uint64_t)q->failed;
-		lws_cancel_service(t->ctx);
+		if (t->ctx)
+			lws_cancel_service(t->ctx);
 	}
 	pthread_mutex_unlock(&t->mu);
 	reader_close(&rd);
