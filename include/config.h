@@ -85,6 +85,8 @@ struct config {
 	double cluster_lock_ttl;	/* the UW link lock's expiry */
 	double cluster_interest_ttl;	/* how long an edge's wish to read a channel lasts */
 	double cluster_redis_timeout;	/* a Redis answer later than this drops the link */
+	/* tape (the SQLite file of recorded frames; read by history and resume) */
+	char *tape_path;		/* "" = no tape */
 };
 
 enum cluster_mode { CLUSTER_STANDALONE = 0, CLUSTER_INGEST, CLUSTER_EDGE };

@@ -27,6 +27,8 @@
 #include "session.h"
 #include "wsframe.h"
 
+struct history_job;
+
 /* Largest request head (request line + headers) accepted: 431 beyond. */
 #define CONN_HEAD_MAX 8192
 
@@ -54,6 +56,9 @@ struct conn {
 	unsigned char *out;		/* answer being written: LWS_PRE + bytes */
 	size_t out_len, out_sent;
 	struct wsf_rx rx;		/* WebSocket frames from the client */
+	struct history_job *hist_job;	/* a history answer the tape still owes */
+	struct access_verdict *hist_v;	/* its CORS headers, kept until then */
+	uint8_t hist_head;		/* it was a HEAD request */
 	struct session s;		/* the WebSocket session once upgraded */
 };
 

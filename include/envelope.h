@@ -16,6 +16,14 @@
 /* Formats ms since the epoch as 2026-11-25T14:30:00.123Z (24 chars + NUL). */
 void envelope_time(int64_t ms, char out[25]);
 
+/* Longest envelope head: everything before the payload. */
+#define ENVELOPE_HEAD_MAX 256
+/* Writes the data envelope's head ({"channel":...,"data":) into out; the
+ * envelope is head + payload + "}". Returns its length, or 0 if channel
+ * or epoch is longer than 64 bytes. */
+size_t envelope_head(char out[ENVELOPE_HEAD_MAX], const char *channel, size_t channel_len, uint64_t seq,
+		     const char *epoch, int64_t recv_ms);
+
 /* Returns a new frame holding the data envelope, or NULL on OOM. channel
  * must need no JSON escaping (registry names never do). */
 struct frame *envelope_data(const char *channel, size_t channel_len, uint64_t seq,

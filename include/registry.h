@@ -85,6 +85,10 @@ int registry_init(struct registry *r);
 void registry_free(struct registry *r);
 
 struct reg_channel *registry_find(const struct registry *r, const char *name, size_t len);
+/* The channel `name` (must satisfy chname_valid), created without
+ * subscribers (idle, evictable) if new, so frames can be kept for whoever
+ * comes (a replay). Returns it, or NULL on OOM. */
+struct reg_channel *registry_touch(struct registry *r, const char *name, size_t len);
 
 enum { REG_ERR = -1, REG_OK = 0, REG_FIRST = 1, REG_ALREADY = 2 };
 /* Subscribes s to channel `name` (must satisfy chname_valid), creating the

@@ -24,6 +24,9 @@
 struct conn;
 struct session;
 struct source;
+struct tapeq;
+struct replay;
+struct replay_opts;
 
 struct relay {
 	struct config cfg;
@@ -69,12 +72,16 @@ struct relay {
 	lws_sorted_usec_list_t sul_watchdog;
 	uint64_t watchdog_usec;
 	int exit_code;
+	struct tapeq *tape;		/* the tape's reader (history, resume); NULL without tape.path */
+	struct replay *replay;		/* --replay: the source instead of UW; NULL when live */
 };
 
 /* ---- relay.c ---- */
-/* Builds the context, listeners and upstream client. Returns 0, or -1
- * after logging why. cfg is taken over by the relay. */
-int relay_init(struct relay *r, struct config *cfg, const char *config_path);
+/* Builds the context, listeners and upstream client (or, with replay, a
+ * replay of a tape instead of UW). Returns 0, or -1 after logging why.
+ * cfg is taken over by the relay. */
+int relay_init(struct relay *r, struct config *cfg, const char *config_path,
+	       const struct replay_opts *replay);
 /* Runs the event loop until a stop signal. Returns the exit code. */
 int relay_run(struct relay *r);
 void relay_destroy(struct relay *r);

@@ -23,7 +23,10 @@
 #define CLOSE_ENDPOINT_REMOVED 4002	/* a reload removed or changed this endpoint */
 #define CLOSE_POLICY 1008		/* RFC 6455: policy violation (message rate) */
 
+#define SESSION_TAPE_MAX 4	/* resumes from the tape at once per socket */
+
 struct relay;
+struct tapeq_req;
 
 struct session {
 	struct lws *wsi;
@@ -42,6 +45,12 @@ struct session {
 	const char *close_reason;	/* static text sent with close_code */
 	size_t replay_bonus;		/* queue allowance still owed to a resume replay */
 	struct tokenbucket msg_budget;	/* clients.max_msg_rate: messages, pings, pongs and ?channels= names */
+	/* A resume older than memory waits for the tape (tape_resume.c):
+	 * meanwhile every frame for s waits in held, so the tape's frames go
+	 * out first and nothing is sent twice or skipped. */
+	struct tapeq_req *tape[SESSION_TAPE_MAX];
+	uint8_t n_tape;
+	struct outq held;
 };
 
 /* A WebSocket was accepted on path with query (may be NULL; checked
@@ -65,6 +74,11 @@ void session_batch_begin(struct relay *r);
 void session_batch_end(struct relay *r);
 /* Replays ch's history after since (epoch "" = any) to s, as a resume. */
 void session_resume(struct session *s, struct reg_channel *ch, uint64_t since, const char *epoch);
+/* Queues frame f (shared) for s: held while s waits for the tape.
+ * Returns 0, or -1 if s was closed as too slow. */
+int session_push(struct session *s, struct frame *f);
+/* The last tape resume of s is done: what was held goes out, in order. */
+void session_release_held(struct session *s);
 /* Sends one $relay notice (built once) to every subscriber of ch. */
 void session_channel_notice(struct relay *r, struct reg_channel *ch, const char *data_json);
 /* Queues a $relay notice with data object `data_json` to s. */

@@ -183,6 +183,11 @@ static const struct field cluster_fields[] = {
 	END
 };
 
+static const struct field tape_fields[] = {
+	STR("path", tape_path),
+	END
+};
+
 static const struct field root_fields[] = {
 	SECTION("listen", listen_fields),
 	SECTION("upstream", upstream_fields),
@@ -196,6 +201,7 @@ static const struct field root_fields[] = {
 	SECTION("http", http_fields),
 	SECTION("log", log_fields),
 	SECTION("cluster", cluster_fields),
+	SECTION("tape", tape_fields),
 	END
 };
 
@@ -307,6 +313,7 @@ config_free(struct config *cfg)
 	free(cfg->cluster_role);
 	free(cfg->cluster_redis);
 	free(cfg->cluster_prefix);
+	free(cfg->tape_path);
 	free(cfg->cluster_password_file);
 	sources_free(cfg->sources, cfg->n_sources);
 	endpoints_free(cfg->endpoints, cfg->n_endpoints);
@@ -359,6 +366,9 @@ config_defaults(struct config *cfg)
 	cfg->cluster_lock_ttl = 5;
 	cfg->cluster_interest_ttl = 15;
 	cfg->cluster_redis_timeout = 2;
+	cfg->tape_path = strdup("");
+	if (!cfg->tape_path)
+		goto oom;
 	if (!cfg->cluster_role || !cfg->cluster_redis || !cfg->cluster_prefix ||
 	    !cfg->cluster_password_file)
 		goto oom;

@@ -7,6 +7,7 @@
  * either reads the next request (keep-alive) or shuts its side down and
  * waits briefly for the client's FIN, so an answer is never cut by a reset
  * (closing with unread bytes would send RST and could destroy it). */
+#define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "access.h"
 #include "clock.h"
 #include "conn.h"
+#include "history_api.h"
 #include "http_api.h"
 #include "httpans.h"
 #include "httpreq.h"
@@ -544,6 +546,54 @@ ws_writeable(struct conn *c)
 
 /* ---- requests ---- */
 
+/* The tape's part of a history answer is back (on the loop). */
+static void
+history_done(void *arg, struct http_answer *a)
+{
+	struct conn *c = arg;
+
+	c->hist_job = NULL;
+	access_headers(a, c->hist_v, 0);
+	free(c->hist_v);
+	c->hist_v = NULL;
+	if (answer(c, a, c->hist_head))
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+/* GET /api/stream/history: answered now, or once the tape has read. */
+static int
+history_request(struct conn *c, const struct httpreq *q, const struct access_verdict *v, int head)
+{
+	struct http_answer a;
+	size_t al = 0;
+	const char *acc = httpreq_header(q, "Accept", &al);
+	int rc = history_api_request(c->relay, q->query, q->query_len,
+				     acc && memmem(acc, al, "application/x-ndjson", 20) != NULL, &a,
+				     &c->hist_job, history_done, c);
+
+	if (rc < 0)
+		return refuse(c, HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", 0);
+	if (rc == 0) {
+		access_headers(&a, v, 0);
+		return answer(c, &a, head);
+	}
+	c->hist_v = malloc(sizeof(*v));
+	if (!c->hist_v) {
+		history_api_cancel(c->hist_job);
+		c->hist_job = NULL;
+		return refuse(c, HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", 0);
+	}
+	*c->hist_v = *v;
+	if (v->allow_origin == v->origin_buf)
+		c->hist_v->allow_origin = c->hist_v->origin_buf;
+	c->hist_head = (uint8_t)head;
+	c->state = CONN_ANSWER;
+	c->out_done = 0;
+	/* the tape answers within its own timeouts; this bounds the wait */
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, 60);
+	return 0;
+}
+
 static int
 http_request(struct conn *c, const struct httpreq *q, const char *path)
 {
@@ -564,6 +614,8 @@ http_request(struct conn *c, const struct httpreq *q, const char *path)
 		access_headers(&a, &v, 1);
 		return answer(c, &a, 0);
 	}
+	if (!strcmp(path, HISTORY_API_PATH))
+		return history_request(c, q, &v, head);
 	if (http_api_answer(r, path, &a))
 		return refuse(c, HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", 0);
 	access_headers(&a, &v, 0);
@@ -715,6 +767,10 @@ conn_gone(struct conn *c)
 	if (c->state == CONN_WS)
 		session_closed(&c->s);
 	wsf_rx_free(&c->rx);
+	history_api_cancel(c->hist_job);
+	c->hist_job = NULL;
+	free(c->hist_v);
+	c->hist_v = NULL;
 	free(c->in);
 	c->in = NULL;
 	out_release(c);

@@ -83,17 +83,16 @@ put(char *o, const char *s, size_t n)
 
 #define PUT_LIT(o, lit) put((o), (lit), sizeof(lit) - 1)
 
-struct frame *
-envelope_data(const char *channel, size_t channel_len, uint64_t seq, const char *epoch,
-	      int64_t recv_ms, const char *payload, size_t payload_len)
+size_t
+envelope_head(char out[ENVELOPE_HEAD_MAX], const char *channel, size_t channel_len, uint64_t seq,
+	      const char *epoch, int64_t recv_ms)
 {
-	char head[64 + 2 * 64 + 64], ts[25], digits[20], *o = head;
-	size_t hl, nd = 0, el = strlen(epoch);
+	char ts[25], digits[20], *o = out;
+	size_t nd = 0, el = strlen(epoch);
 	uint64_t n = seq;
-	struct frame *f;
 
 	if (channel_len > 64 || el > 64)
-		return NULL;
+		return 0;
 	envelope_time(recv_ms, ts);
 	do {
 		digits[sizeof(digits) - ++nd] = (char)('0' + n % 10);
@@ -109,7 +108,19 @@ envelope_data(const char *channel, size_t channel_len, uint64_t seq, const char 
 	o = PUT_LIT(o, "\",\"timestamp\":\"");
 	o = put(o, ts, 24);
 	o = PUT_LIT(o, "\",\"data\":");
-	hl = (size_t)(o - head);
+	return (size_t)(o - out);
+}
+
+struct frame *
+envelope_data(const char *channel, size_t channel_len, uint64_t seq, const char *epoch,
+	      int64_t recv_ms, const char *payload, size_t payload_len)
+{
+	char head[ENVELOPE_HEAD_MAX];
+	size_t hl = envelope_head(head, channel, channel_len, seq, epoch, recv_ms);
+	struct frame *f;
+
+	if (!hl)
+		return NULL;
 	f = frame_new(hl + payload_len + 1);
 	if (!f)
 		return NULL;

@@ -14,6 +14,7 @@
 #include "http_api.h"
 #include "httpans.h"
 #include "relay.h"
+#include "replay.h"
 #include "source.h"
 #include "upstream.h"
 
@@ -90,6 +91,34 @@ cluster_json(struct relay *r, cJSON *root)
 		cJSON_AddNumberToObject(o, "gaps", (double)cl->gaps);
 		cJSON_AddNumberToObject(o, "bad_records", (double)cl->bad_records);
 	}
+}
+
+/* The "replay" object: which tape, how fast, where it stands. */
+static void
+replay_json(struct relay *r, cJSON *root)
+{
+	struct replay *rp = r->replay;
+	cJSON *o = cJSON_AddObjectToObject(root, "replay");
+	char err[200];
+
+	cJSON_AddStringToObject(o, "file", rp->o.path);
+	cJSON_AddStringToObject(o, "state", replay_state(rp));
+	if (rp->o.speed > 0)
+		cJSON_AddNumberToObject(o, "speed", rp->o.speed);
+	else
+		cJSON_AddStringToObject(o, "speed", "max");
+	add_time_or_null(o, "from", rp->o.from_ms == INT64_MIN ? 0 : (uint64_t)rp->o.from_ms);
+	add_time_or_null(o, "to", rp->o.to_ms == INT64_MAX ? 0 : (uint64_t)rp->o.to_ms);
+	cJSON_AddBoolToObject(o, "loop", rp->o.loop);
+	add_time_or_null(o, "position", rp->frames ? (uint64_t)rp->position_ms : 0);
+	cJSON_AddNumberToObject(o, "frames", (double)rp->frames);
+	cJSON_AddNumberToObject(o, "skipped_frames", (double)rp->skipped);
+	cJSON_AddNumberToObject(o, "passes", (double)rp->passes);
+	replay_error(rp, err, sizeof(err));
+	if (err[0])
+		cJSON_AddStringToObject(o, "error", err);
+	else
+		cJSON_AddNullToObject(o, "error");
 }
 
 static char *
@@ -243,6 +272,8 @@ status_json(struct relay *r)
 	cJSON_AddNumberToObject(root, "frames_in_memory", (double)frame_live_count());
 	cJSON_AddNumberToObject(root, "frame_bytes_in_memory", (double)frame_live_bytes());
 	cJSON_AddStringToObject(root, "epoch", r->epoch);
+	if (r->replay)
+		replay_json(r, root);
 	cluster_json(r, root);
 	cJSON_AddStringToObject(root, "version", UWRELAY_VERSION);
 	cJSON_AddNumberToObject(root, "uptime_seconds", (double)(now - r->start_ms) / 1000.0);

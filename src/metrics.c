@@ -10,6 +10,8 @@
 #include "clock.h"
 #include "metrics.h"
 #include "relay.h"
+#include "replay.h"
+#include "tapeq.h"
 #include "session.h"
 #include "source.h"
 #include "upstream.h"
@@ -230,6 +232,35 @@ metrics_text(struct relay *r)
 	fprintf(f, "uwrelay_fanout_latency_seconds_sum %.6f\n", (double)r->metrics.lat_sum_us / 1e6);
 	fprintf(f, "uwrelay_fanout_latency_seconds_count %llu\n",
 		(unsigned long long)r->metrics.lat_count);
+	if (r->tape) {
+		uint64_t q, refused, failed;
+
+		pthread_mutex_lock(&r->tape->mu);
+		q = r->tape->queries;
+		refused = r->tape->refused;
+		failed = r->tape->failures;
+		pthread_mutex_unlock(&r->tape->mu);
+		head(f, "tape_reads_total", "counter",
+		     "Reads of the tape for history and resume, by result (refused: the queue was full).");
+		fprintf(f, "uwrelay_tape_reads_total{result=\"ok\"} %llu\n", (unsigned long long)(q - failed));
+		fprintf(f, "uwrelay_tape_reads_total{result=\"failed\"} %llu\n", (unsigned long long)failed);
+		fprintf(f, "uwrelay_tape_reads_total{result=\"refused\"} %llu\n", (unsigned long long)refused);
+	}
+	if (r->replay) {
+		const struct replay *rp = r->replay;
+
+		head(f, "replay_info", "gauge", "1 while the relay replays a tape instead of relaying UW.");
+		fprintf(f, "uwrelay_replay_info{state=\"%s\"} 1\n", replay_state(rp));
+		head(f, "replay_speed", "gauge", "Replay speed (1 = as recorded; 0 = unlimited).");
+		fprintf(f, "uwrelay_replay_speed %g\n", rp->o.speed);
+		head(f, "replay_frames_total", "counter", "Frames read from the tape and replayed.");
+		fprintf(f, "uwrelay_replay_frames_total %llu\n", (unsigned long long)rp->frames);
+		head(f, "replay_position_seconds", "gauge",
+		     "Recorded receive time of the last frame replayed (seconds since 1970).");
+		fprintf(f, "uwrelay_replay_position_seconds %.3f\n", (double)rp->position_ms / 1000.0);
+		head(f, "replay_passes_total", "counter", "Passes over the tape (more than 1 with --loop).");
+		fprintf(f, "uwrelay_replay_passes_total %llu\n", (unsigned long long)rp->passes);
+	}
 	if (fclose(f)) {
 		free(buf);
 		return NULL;

@@ -187,6 +187,21 @@ channel_create(struct registry *r, const char *name, size_t len)
 	return ch;
 }
 
+struct reg_channel *
+registry_touch(struct registry *r, const char *name, size_t len)
+{
+	struct reg_channel *ch = registry_find(r, name, len);
+
+	if (ch)
+		return ch;
+	ch = channel_create(r, name, len);
+	if (!ch)
+		return NULL;
+	idle_append(r, ch);
+	evict_idle(r);
+	return registry_find(r, name, len);	/* NULL if it was the one evicted */
+}
+
 int
 registry_is_member(const struct reg_sub *s, const struct reg_channel *ch)
 {

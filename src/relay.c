@@ -24,6 +24,8 @@
 #include "relay.h"
 #include "session.h"
 #include "source.h"
+#include "replay.h"
+#include "tapeq.h"
 #include "upstream.h"
 
 #define SHUTDOWN_GRACE_MS 1000
@@ -45,6 +47,8 @@ relay_channel_changed(struct relay *r, struct reg_channel *ch)
 {
 	struct source *src;
 
+	if (r->replay)
+		return;		/* the tape is the only source: nothing to join or poll */
 	if (r->cfg.cluster_mode == CLUSTER_EDGE) {
 		cluster_channel_changed(&r->cl, ch);	/* frames come from Redis */
 		return;
@@ -95,6 +99,8 @@ relay_publish(struct relay *r, struct reg_channel *ch, const char *payload, size
 const char *
 relay_upstream_word(const struct relay *r)
 {
+	if (r->replay)
+		return "replay";
 	return r->cfg.cluster_mode == CLUSTER_EDGE ? cluster_upstream_word(&r->cl) :
 						     upstream_status_word(&r->up);
 }
@@ -102,6 +108,8 @@ relay_upstream_word(const struct relay *r)
 int
 relay_ready(const struct relay *r)
 {
+	if (r->replay)
+		return !r->replay->failed;
 	return cluster_ready(&r->cl);
 }
 
@@ -232,6 +240,8 @@ begin_shutdown(struct relay *r, int sig)
 	for (s = r->sessions; s; s = s->next)
 		session_close(s, WSF_CLOSE_GOING_AWAY, "relay shutting down");
 	upstream_stop(&r->up);
+	if (r->replay)
+		lws_sul_cancel(&r->replay->sul);
 	cluster_shutdown(&r->cl);
 	lws_sul_schedule(r->ctx, 0, &r->sul_stop, stop_tick_cb, 20 * 1000);
 	r->stop_deadline_ms = clock_mono_ms() + SHUTDOWN_GRACE_MS;
@@ -419,7 +429,8 @@ make_epoch(struct relay *r)
 }
 
 int
-relay_init(struct relay *r, struct config *cfg, const char *config_path)
+relay_init(struct relay *r, struct config *cfg, const char *config_path,
+	   const struct replay_opts *replay)
 {
 	struct lws_context_creation_info info;
 	char why[256] = "";
@@ -537,9 +548,31 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 	log_msg(LOG_INFO, "relay: uwrelay %s listening on %s://%s:%lld/ (epoch %s)", UWRELAY_VERSION,
 		r->cfg.listen_tls_cert[0] ? "https" : "http", r->cfg.listen_address,
 		(long long)r->cfg.listen_port, r->epoch);
+	if (r->cfg.tape_path[0]) {
+		r->tape = calloc(1, sizeof(*r->tape));
+		if (!r->tape || tapeq_start(r->tape, r->cfg.tape_path, r->ctx)) {
+			log_msg(LOG_ERR, "relay: cannot start the tape's reader thread");
+			return -1;
+		}
+	}
 	if (cluster_init(&r->cl, r))
 		return -1;
-	if (r->cfg.cluster_mode == CLUSTER_STANDALONE)
+	if (replay) {
+		if (r->cfg.cluster_mode != CLUSTER_STANDALONE) {
+			log_msg(LOG_ERR, "relay: --replay runs a standalone relay: cluster.role must be standalone");
+			return -1;
+		}
+		r->up.state = UP_DISABLED;
+		snprintf(r->up.disabled_reason, sizeof(r->up.disabled_reason),
+			 "replaying a tape: no link to UW");
+		r->replay = calloc(1, sizeof(*r->replay));
+		if (!r->replay || replay_start(r->replay, r, replay, why, sizeof(why))) {
+			log_msg(LOG_ERR, "relay: replay: %s", r->replay ? why : "out of memory");
+			return -1;
+		}
+		log_msg(LOG_INFO, "relay: replaying %s at %s", replay->path,
+			replay->speed > 0 ? "the recorded pacing (divided by --speed)" : "unlimited speed");
+	} else if (r->cfg.cluster_mode == CLUSTER_STANDALONE)
 		upstream_start(&r->up);
 	else {
 		/* an edge never dials UW; an ingest does once it holds the lock */
@@ -568,6 +601,8 @@ relay_run(struct relay *r)
 		 * its clients in beforeSleep, so no input site can forget it. */
 		session_batch_begin(r);
 		n = lws_service(r->ctx, 0);
+		if (r->tape)
+			tapeq_poll(r->tape);
 		session_batch_end(r);
 		if (n < 0)
 			break;
@@ -589,6 +624,13 @@ relay_destroy(struct relay *r)
 		if (r->sources[k].wsi)
 			lws_set_opaque_user_data(r->sources[k].wsi, NULL);
 	}
+	if (r->tape)
+		tapeq_stop(r->tape);	/* it wakes the context: stopped before it goes */
+	if (r->replay) {
+		replay_free(r->replay);	/* its timer is the context's */
+		free(r->replay);
+		r->replay = NULL;
+	}
 	if (r->ctx) {
 		cluster_free(&r->cl);
 		lws_sul_cancel(&r->sul_stop);
@@ -600,6 +642,11 @@ relay_destroy(struct relay *r)
 		r->ctx = NULL;
 	}
 	upstream_free(&r->up);
+	if (r->tape) {
+		tapeq_free(r->tape);	/* after the connections that could cancel a query */
+		free(r->tape);
+		r->tape = NULL;
+	}
 	registry_free(&r->reg);
 	sources_free(r);
 	access_free(&r->access);

@@ -17,6 +17,7 @@
 #include "query.h"
 #include "relay.h"
 #include "session.h"
+#include "tape_resume.h"
 
 _Static_assert(FRAME_PRE >= LWS_PRE, "frame headroom must cover LWS_PRE");
 
@@ -59,10 +60,11 @@ static int
 push(struct session *s, struct frame *f)
 {
 	struct relay *r = s->relay;
+	struct outq *q = s->n_tape ? &s->held : &s->q;
 
 	if (s->close_code)
 		return -1;
-	if (outq_push(&s->q, f, (size_t)r->cfg.max_queue_bytes + s->replay_bonus)) {
+	if (outq_push(q, f, (size_t)r->cfg.max_queue_bytes + s->replay_bonus)) {
 		r->slow_closed++;
 		/* limited: anyone can open sockets that never read, and each
 		 * one logged a line of its own */
@@ -71,9 +73,12 @@ push(struct session *s, struct frame *f)
 			    "(%u frames waiting; %llu closed so far)", (long long)r->cfg.max_queue_bytes,
 			    s->q.count, (unsigned long long)r->slow_closed);
 		outq_clear(&s->q);
+		outq_clear(&s->held);
 		session_close(s, CLOSE_SLOW_CONSUMER, "send queue overflow: client too slow");
 		return -1;
 	}
+	if (q == &s->held)
+		return 0;
 	r->frames_out++;
 	if (s->q.count == 1) {
 		if (!r->batch_depth)
@@ -85,6 +90,28 @@ push(struct session *s, struct frame *f)
 		}
 	}
 	return 0;
+}
+
+int
+session_push(struct session *s, struct frame *f)
+{
+	return push(s, f);
+}
+
+void
+session_release_held(struct session *s)
+{
+	while (!s->n_tape && s->held.count) {
+		struct frame *f = frame_ref(outq_peek(&s->held));
+
+		outq_pop(&s->held);
+		if (push(s, f)) {
+			frame_unref(f);
+			break;
+		}
+		frame_unref(f);
+	}
+	outq_clear(&s->held);
 }
 
 /* ---- batched writes ----
@@ -248,6 +275,9 @@ replay(struct session *s, struct reg_channel *ch, const struct resume *rs)
 	if (rs->since >= last)
 		return;		/* nothing missed */
 	if (!h->count || rs->since + 1 < first) {
+		/* the tape sends what memory no longer holds (or says what is lost) */
+		if (r->tape && !tape_resume_start(s, ch, rs->since, h->count ? first : last + 1))
+			goto memory;
 		o = notice_new("gap", ch->name);
 		cJSON_AddStringToObject(o, "reason", "too_old");
 		cJSON_AddNumberToObject(o, "from", (double)(rs->since + 1));
@@ -255,6 +285,7 @@ replay(struct session *s, struct reg_channel *ch, const struct resume *rs)
 		cJSON_AddStringToObject(o, "message", "these frames are no longer held: not recovered");
 		notice_obj(s, o);
 	}
+memory:
 	/* The replay may exceed the live queue cap by design: allow it once. */
 	for (uint32_t i = history_index_after(h, rs->since); i < h->count; i++) {
 		struct frame *f = history_at(h, i);
@@ -624,6 +655,8 @@ session_closed(struct session *s)
 			*pp = s->flush_next;
 		s->flush_queued = 0;
 	}
+	tape_resume_cancel(s);
+	outq_clear(&s->held);
 	cluster_session_gone(&r->cl, s);
 	registry_unsubscribe_all(&r->reg, &s->sub, last_left, r);
 	outq_clear(&s->q);

@@ -318,7 +318,33 @@ function onState(s) {
   else if (s.state === "closed") setPill("state", "closed", "closed");
 }
 
+// A replaying relay: the status line says so, and where the replay stands (from
+// /api/stream/status, every 2 s while it lasts).
+let replayTimer = null;
+function showReplay() {
+  const base = relayUrl.replace(/^ws/, "http").replace(/\/+$/, "");
+  const opts = accessToken ? { headers: { Authorization: "Bearer " + accessToken } } : {};
+  fetch(base + "/api/stream/status", opts).then((r) => r.json()).then((st) => {
+    const rp = st.replay;
+    if (!rp) return;
+    const speed = rp.speed === "max" ? "max speed" : rp.speed + "×";
+    const where = rp.position ? rp.position.replace("T", " ").replace(/\.\d+Z$/, " UTC") : "start";
+    setPill("upstream", rp.state === "failed" ? "down" : "up",
+      `replay ${rp.state === "done" ? "finished" : speed}: ${where}, ${rp.frames} frames`,
+      `Replaying ${rp.file}` + (rp.error ? ": " + rp.error : ""));
+  }).catch(() => {});
+}
+
 function onUpstream(u) {
+  if (u.state === "replay") {
+    showReplay();
+    if (!replayTimer) replayTimer = setInterval(showReplay, 2000);
+    return;
+  }
+  if (replayTimer) {
+    clearInterval(replayTimer);
+    replayTimer = null;
+  }
   const word = {
     connected: ["up", "upstream connected"],
     disconnected: ["down", "relay says upstream is down"],

@@ -1,0 +1,22 @@
+/* tape_resume.h: a WebSocket resume older than memory, served from the tape (tape_resume.c). */
+#ifndef UWRELAY_TAPE_RESUME_H
+#define UWRELAY_TAPE_RESUME_H
+
+#include <stdint.h>
+
+struct session;
+struct reg_channel;
+
+/* Most frames one resume reads from the tape; older ones get a gap notice. */
+#define TAPE_RESUME_MAX_FRAMES 100000
+
+/* Asks the tape for ch's frames with since < seq < below for s; until it
+ * answers, s holds every frame (session_push), then gets the tape's
+ * frames, then what was held. Returns 0, or -1 if it cannot (no tape, the
+ * queue is full, SESSION_TAPE_MAX resumes already wait): the caller then
+ * says what is lost as without a tape. */
+int tape_resume_start(struct session *s, struct reg_channel *ch, uint64_t since, uint64_t below);
+/* s is closing: its tape answers are dropped unseen. */
+void tape_resume_cancel(struct session *s);
+
+#endif
