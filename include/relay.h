@@ -11,6 +11,7 @@
 #include "assets.h"
 #include "cluster.h"
 #include "config.h"
+#include "filtab.h"
 #include "ipcount.h"
 #include "listener.h"
 #include "log.h"
@@ -69,6 +70,7 @@ struct relay {
 	lws_sorted_usec_list_t sul_watchdog;
 	uint64_t watchdog_usec;
 	int exit_code;
+	struct filtab filters;		/* subscribers' distinct filters (session.c) */
 };
 
 /* ---- relay.c ---- */

@@ -601,6 +601,7 @@ relay_destroy(struct relay *r)
 	}
 	upstream_free(&r->up);
 	registry_free(&r->reg);
+	filtab_free(&r->filters);
 	sources_free(r);
 	access_free(&r->access);
 	assets_free_dir(&r->static_files);
