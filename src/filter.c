@@ -369,21 +369,29 @@ scan(const char *payload, size_t len, const char *const names[F_COUNT],
 	}
 }
 
-/* A number, as a JSON number or a string holding one ("36466.00"). */
+/* A number, as a JSON number or a string holding one ("36466.00").
+ * strtod needs a terminated copy: on the stack, or for an absurdly long
+ * one (UW's are a few digits) on the heap, so no length is refused. */
 static int
 number_of(const struct val *v, double *out)
 {
-	char buf[64], *e;
+	char small[64], *buf = small, *e;
+	int ok;
 
-	if (!v->found || v->esc || !v->n || v->n >= sizeof(buf))
+	if (!v->found || v->esc || !v->n)
 		return 0;
 	for (size_t i = 0; i < v->n; i++)
-		if (!strchr("0123456789.eE+-", v->p[i]) || !v->p[i])
+		if (!v->p[i] || !strchr("0123456789.eE+-", v->p[i]))
 			return 0;
+	if (v->n >= sizeof(small) && !(buf = malloc(v->n + 1)))
+		return 0;
 	memcpy(buf, v->p, v->n);
 	buf[v->n] = '\0';
 	*out = strtod(buf, &e);
-	return e == buf + v->n && isfinite(*out);
+	ok = e == buf + v->n && isfinite(*out);
+	if (buf != small)
+		free(buf);
+	return ok;
 }
 
 static int
