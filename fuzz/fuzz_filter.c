@@ -33,7 +33,7 @@ oracle_number(const cJSON *v, double *out)
 	if (!cJSON_IsString(v))
 		return 0;
 	s = v->valuestring;
-	if (!*s || strlen(s) >= 64 || strspn(s, "0123456789.eE+-") != strlen(s))
+	if (!*s || strspn(s, "0123456789.eE+-") != strlen(s))
 		return 0;
 	*out = strtod(s, &e);
 	return !*e && isfinite(*out);
