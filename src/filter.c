@@ -310,65 +310,6 @@ key_is(const char *k, size_t kl, const char *name)
 	return strlen(name) == kl && !memcmp(k, name, kl);
 }
 
-/* Finds the members f needs in the object payload[0..len). Returns 0, or
- * -1 if it is not a valid object. Stops as soon as all are found. */
-static int
-scan(const char *payload, size_t len, const char *const names[F_COUNT],
-     struct val v[F_COUNT], unsigned need)
-{
-	const char *p = payload, *end = payload + len;
-	unsigned found = 0;
-
-	p = json_ws(p, end);
-	if (p >= end || *p != '{')
-		return -1;
-	p = json_ws(p + 1, end);
-	if (p < end && *p == '}')
-		return 0;
-	for (;;) {
-		const char *k, *q, *vs;
-		size_t kl;
-		int esc = 0;
-
-		if (p >= end || *p != '"')
-			return -1;
-		k = p + 1;
-		q = json_skip_string(p, end, NULL);
-		if (!q)
-			return -1;
-		kl = (size_t)(q - 1 - k);
-		p = json_ws(q, end);
-		if (p >= end || *p != ':')
-			return -1;
-		vs = json_ws(p + 1, end);
-		if (vs < end && *vs == '"')
-			p = json_skip_string(vs, end, &esc);
-		else
-			p = json_skip_value(vs, end);
-		if (!p)
-			return -1;
-		for (int i = 0; i < F_COUNT; i++)
-			if ((need & 1u << i) && !v[i].found && names[i] && key_is(k, kl, names[i])) {
-				v[i].found = 1;
-				v[i].str = *vs == '"';
-				v[i].esc = (uint8_t)esc;
-				v[i].p = v[i].str ? vs + 1 : vs;
-				v[i].n = (size_t)(p - vs) - (v[i].str ? 2 : 0);
-				found |= 1u << i;
-			}
-		if (found == need)
-			return 0;
-		p = json_ws(p, end);
-		if (p < end && *p == ',') {
-			p = json_ws(p + 1, end);
-			continue;
-		}
-		if (p < end && *p == '}')
-			return 0;
-		return -1;
-	}
-}
-
 /* A number, as a JSON number or a string holding one ("36466.00").
  * strtod needs a terminated copy: on the stack, or for an absurdly long
  * one (UW's are a few digits) on the heap, so no length is refused. */
@@ -432,6 +373,101 @@ side_of(const struct val *v, int occ)
 	return FILTER_SIDE_ANY;
 }
 
+/* 1 if member i's value v satisfies f's clause on it. */
+static int
+field_ok(const struct filter *f, int i, const struct val *v)
+{
+	double x;
+
+	switch (i) {
+	case F_TICKER:
+		if (!v->str || v->esc)
+			return 0;
+		for (int k = 0; k < f->n_tickers; k++)
+			if (upper_eq(v->p, v->n, f->tickers[k]))
+				return 1;
+		return 0;
+	case F_RULE:
+		if (!v->str || v->esc)
+			return 0;
+		for (int k = 0; k < f->n_rules; k++)
+			if (strlen(f->rules[k]) == v->n && !memcmp(f->rules[k], v->p, v->n))
+				return 1;
+		return 0;
+	case F_SIDE:
+		return side_of(v, f->kind == FILTER_KIND_FLOW) == f->side;
+	case F_PREMIUM:
+		return number_of(v, &x) && x >= (double)f->min_premium;
+	case F_SIZE:
+		return number_of(v, &x) && x >= (double)f->min_size;
+	}
+	return 0;
+}
+
+/* Walks the top-level members of the object payload[0..len) once,
+ * testing each member f needs as soon as it is seen: the first that fails
+ * ends the walk (most frames fail most filters, often on the ticker, the
+ * third member of a flow alert), and so does having seen them all. Text
+ * after that point is not read. Returns 1 if every needed member was
+ * there and passed, 0 otherwise (also for text that is not an object). */
+static int
+scan(const struct filter *f, const char *payload, size_t len, const char *const names[F_COUNT],
+     unsigned need)
+{
+	const char *p = payload, *end = payload + len;
+	unsigned found = 0;
+
+	p = json_ws(p, end);
+	if (p >= end || *p != '{')
+		return 0;
+	p = json_ws(p + 1, end);
+	if (p < end && *p == '}')
+		return !need;
+	for (;;) {
+		const char *k, *q, *vs;
+		size_t kl;
+		int esc = 0;
+
+		if (p >= end || *p != '"')
+			return 0;
+		k = p + 1;
+		q = json_skip_string(p, end, NULL);
+		if (!q)
+			return 0;
+		kl = (size_t)(q - 1 - k);
+		p = json_ws(q, end);
+		if (p >= end || *p != ':')
+			return 0;
+		vs = json_ws(p + 1, end);
+		if (vs < end && *vs == '"')
+			p = json_skip_string(vs, end, &esc);
+		else
+			p = json_skip_value(vs, end);
+		if (!p)
+			return 0;
+		for (int i = 0; i < F_COUNT; i++)
+			if ((need & ~found & 1u << i) && names[i] && key_is(k, kl, names[i])) {
+				struct val v = {
+					.str = *vs == '"', .esc = (uint8_t)esc,
+					.p = *vs == '"' ? vs + 1 : vs,
+					.n = (size_t)(p - vs) - (*vs == '"' ? 2 : 0), .found = 1,
+				};
+
+				if (!field_ok(f, i, &v))
+					return 0;
+				found |= 1u << i;
+			}
+		if (found == need)
+			return 1;
+		p = json_ws(p, end);
+		if (p < end && *p == ',') {
+			p = json_ws(p + 1, end);
+			continue;
+		}
+		return 0;	/* the end (a needed member missing), or not JSON */
+	}
+}
+
 int
 filter_match(const struct filter *f, const char *payload, size_t len)
 {
@@ -439,15 +475,10 @@ filter_match(const struct filter *f, const char *payload, size_t len)
 							 "total_premium", NULL };
 	static const char *const trade_names[F_COUNT] = { "underlying_symbol", NULL, "option_type", NULL,
 							  "size" };
-	const char *const *names = f->kind == FILTER_KIND_FLOW ? flow_names : trade_names;
-	struct val v[F_COUNT];
 	unsigned need = 0;
-	double x;
-	int ok;
 
 	if (f->kind == FILTER_KIND_NONE)
 		return 0;
-	memset(v, 0, sizeof(v));
 	if (f->n_tickers)
 		need |= 1u << F_TICKER;
 	if (f->n_rules)
@@ -458,33 +489,7 @@ filter_match(const struct filter *f, const char *payload, size_t len)
 		need |= 1u << F_PREMIUM;
 	if (f->has_min_size)
 		need |= 1u << F_SIZE;
-	if (scan(payload, len, names, v, need))
-		return 0;
-	if (f->n_tickers) {
-		if (!v[F_TICKER].found || !v[F_TICKER].str || v[F_TICKER].esc)
-			return 0;
-		ok = 0;
-		for (int i = 0; i < f->n_tickers && !ok; i++)
-			ok = upper_eq(v[F_TICKER].p, v[F_TICKER].n, f->tickers[i]);
-		if (!ok)
-			return 0;
-	}
-	if (f->n_rules) {
-		if (!v[F_RULE].found || !v[F_RULE].str || v[F_RULE].esc)
-			return 0;
-		ok = 0;
-		for (int i = 0; i < f->n_rules && !ok; i++)
-			ok = strlen(f->rules[i]) == v[F_RULE].n && !memcmp(f->rules[i], v[F_RULE].p, v[F_RULE].n);
-		if (!ok)
-			return 0;
-	}
-	if (f->side != FILTER_SIDE_ANY && side_of(&v[F_SIDE], f->kind == FILTER_KIND_FLOW) != f->side)
-		return 0;
-	if (f->has_min_premium && (!number_of(&v[F_PREMIUM], &x) || x < (double)f->min_premium))
-		return 0;
-	if (f->has_min_size && (!number_of(&v[F_SIZE], &x) || x < (double)f->min_size))
-		return 0;
-	return 1;
+	return scan(f, payload, len, f->kind == FILTER_KIND_FLOW ? flow_names : trade_names, need);
 }
 
 int
