@@ -31,6 +31,16 @@
  * soon as epoll says so) or "batch" (poll subscriber sockets only every
  * --batch-us, so the kernel coalesces several messages per read).
  *
+ * Filters: --filters K gives subscriber i the uwrelay filter number i % K
+ * (?filter=tickers:DIA,Fk;side:call;min_premium:k, k = 0..K-1): K
+ * distinct filters that every frame of the template passes, so deliveries
+ * and the gap/in-flight accounting are those of an unfiltered run and the
+ * difference is the filters' cost (their evaluation reads ticker,
+ * option_chain and total_premium of each frame). With --filters-disjoint
+ * frame n carries ticker T<n % K> and filter k asks for ticker Tk, so each
+ * frame goes to one subscriber in K: a skipped frame of another ticker is
+ * not counted as a gap.
+ *
  * Output: one JSON object on stdout; a one-line summary on stderr. The
  * target's CPU and memory come from /proc/PID of --pid (comma list: summed).
  * The tool's own CPU is getrusage() over the measured window. */
@@ -378,6 +388,8 @@ static struct opts {
 	double timeout;
 	double stall;
 	char label[128];
+	int filters;		/* uwrelay ?filter=: K distinct ones, 0 = none */
+	int filters_disjoint;	/* each frame passes one of the K (ticker T<n % K>) */
 } o = {
 	.mode = M_MAX, .target = T_UW, .listen_port = 0, .subs = 1, .size = 1024, .inflight = 128,
 	.rate = 100, .duration = 5, .warmup = 1, .drain = 3, .settle = 0.3, .batch_read = 0,
@@ -535,7 +547,7 @@ conn_send_frame(struct conn *c, int op, const void *p, size_t n, int masked)
 /* ---------------------------------------------------------------- frames sent */
 
 static char *msg_tmpl;		/* what subscribers get / the upstream frame body */
-static size_t msg_len, n_off, t_off;
+static size_t msg_len, n_off, t_off, tk_off;
 static uint8_t wire_hdr[14];
 static size_t wire_hdr_len;
 
@@ -624,6 +636,9 @@ build_template(void)
 	msg_tmpl = m;
 	n_off = (size_t)(strstr(m, "\"n\":") - m) + 4;
 	t_off = (size_t)(strstr(m, "\"t\":") - m) + 4;
+	tk_off = strstr(m, "\"ticker\":\"DIA\"") ? (size_t)(strstr(m, "\"ticker\":\"DIA\"") - m) + 10 : 0;
+	if (o.filters_disjoint && (!tk_off || o.filters > 100))
+		die("--filters-disjoint needs --size large enough for the ticker and --filters <= 100");
 	wire_hdr_len = ws_header(wire_hdr, 1, msg_len, o.target == T_PUB && o.mode != M_CEILING);
 	free(pl);
 }
@@ -636,6 +651,14 @@ put_frame(uint8_t *b, uint64_t n)
 	memcpy(b + wire_hdr_len, msg_tmpl, msg_len);
 	fmt_fixed((char *)b + wire_hdr_len + n_off, n, 12);
 	fmt_fixed((char *)b + wire_hdr_len + t_off, now_ns(), 20);
+	if (o.filters_disjoint) {
+		char *tk = (char *)b + wire_hdr_len + tk_off;
+		unsigned k = (unsigned)(n % (uint64_t)o.filters);
+
+		tk[0] = 'T';
+		tk[1] = (char)('0' + k / 10);
+		tk[2] = (char)('0' + k % 10);
+	}
 	return wire_hdr_len + msg_len;
 }
 
@@ -798,7 +821,17 @@ sub_message(struct conn *c, const uint8_t *p, size_t len, uint64_t t_rx)
 		st.dups++;
 		return;
 	}
-	if (n > c->last_n + 1)
+	if (o.filters_disjoint) {
+		/* only the frames of its own ticker (n % K == k) were this
+		 * one's: count those in (last_n, n), as frames of residue k
+		 * in [0, n - 1] less those in [0, last_n] */
+		uint64_t K = (uint64_t)o.filters, k = (uint64_t)(c - subs) % K;
+		uint64_t below = n >= 1 && n - 1 >= k ? (n - 1 - k) / K + 1 : 0;
+		uint64_t upto_last = c->last_n >= k ? (c->last_n - k) / K + 1 : 0;
+
+		if (below > upto_last)
+			st.gaps += below - upto_last;
+	} else if (n > c->last_n + 1)
 		st.gaps += n - c->last_n - 1;
 	account(c, n);
 	c->last_n = n;
@@ -851,7 +884,7 @@ sub_connected(struct conn *c)
 {
 	int err = 0;
 	socklen_t l = sizeof(err);
-	char req[512];
+	char req[768], fpath[384];
 	int n;
 
 	getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
@@ -868,10 +901,22 @@ sub_connected(struct conn *c)
 		return;
 	}
 	c->state = S_HS;
+	if (o.filters > 0) {
+		/* every one passes the template's flow alert (DIA, a call, $36,466) */
+		int k = (int)(c - subs) % o.filters;
+
+		if (o.filters_disjoint)
+			snprintf(fpath, sizeof(fpath), "%s%cfilter=tickers:T%02d;side:call;min_premium:%d",
+				 o.sub_path, strchr(o.sub_path, '?') ? '&' : '?', k, k);
+		else
+			snprintf(fpath, sizeof(fpath), "%s%cfilter=tickers:DIA,F%d;side:call;min_premium:%d",
+				 o.sub_path, strchr(o.sub_path, '?') ? '&' : '?', k, k);
+	} else
+		snprintf(fpath, sizeof(fpath), "%s", o.sub_path);
 	n = snprintf(req, sizeof(req),
 		     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 		     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-		     o.sub_path, o.sub_host, o.sub_port);
+		     fpath, o.sub_host, o.sub_port);
 	c->want_out = 0;
 	ep_mod(ep_subs, c, EPOLLIN);
 	conn_queue(c, req, (size_t)n);
@@ -1558,7 +1603,9 @@ usage(void)
 		"  --src-ips N --per-ip N     spread subscribers over 127.0.0.2..\n"
 		"  --ceil-batch B --writer-cpu C   ceiling mode\n"
 		"  --ack-once            ack only the first join of a channel per upstream connection\n"
-		"  --label TEXT\n");
+		"  --label TEXT\n"
+		"  --filters K           subscribers spread over K distinct uwrelay filters\n"
+		"  --filters-disjoint    ... each frame passing one of them\n");
 	exit(2);
 }
 
@@ -1574,7 +1621,7 @@ main(int argc, char **argv)
 		{ "ready", 1, 0, 'y' }, { "src-ips", 1, 0, 'i' }, { "per-ip", 1, 0, 'I' },
 		{ "ceil-batch", 1, 0, 'B' }, { "writer-cpu", 1, 0, 'W' }, { "timeout", 1, 0, 't' },
 		{ "label", 1, 0, 'L' }, { "concurrency", 1, 0, 'c' }, { "stall", 1, 0, 'x' }, { "ack-once", 0, 0, 'A' },
-		{ "pid-file", 1, 0, 'F' },
+		{ "pid-file", 1, 0, 'F' }, { "filters", 1, 0, 'f' }, { "filters-disjoint", 0, 0, 'j' },
 		{ "help", 0, 0, 'h' }, { 0, 0, 0, 0 }
 	};
 	int ch;
@@ -1630,6 +1677,8 @@ main(int argc, char **argv)
 		case 'W': o.writer_cpu = atoi(optarg); break;
 		case 't': o.timeout = atof(optarg); break;
 		case 'L': snprintf(o.label, sizeof(o.label), "%s", optarg); break;
+		case 'f': o.filters = atoi(optarg); break;
+		case 'j': o.filters_disjoint = 1; break;
 		case 'c': o.concurrency = atoi(optarg); break;
 		case 'x': o.stall = atof(optarg); break;
 		case 'A': o.ack_once = 1; break;

@@ -2,12 +2,14 @@
  *
  *   {"action":"subscribe","channel":"gex:SPY","since":41,"epoch":"9f2c4a1be07d3e55"}
  *   {"action":"unsubscribe","channel":"gex:SPY"}
+ *   {"action":"subscribe","channel":"flow-alerts","filter":"tickers:SPY;side:call"}
  */
 #ifndef UWRELAY_CLIMSG_H
 #define UWRELAY_CLIMSG_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include "filter.h"
 
 enum climsg_action { CLIMSG_BAD = 0, CLIMSG_SUBSCRIBE, CLIMSG_UNSUBSCRIBE };
 
@@ -18,6 +20,8 @@ struct climsg {
 	int has_since;
 	uint64_t since;
 	char epoch[17];		/* "" if absent */
+	char filter[FILTER_MAX_LEN + 1];	/* "" if absent, null or "" (no filter) */
+	size_t filter_len;
 	const char *error;	/* CLIMSG_BAD: static reason for the client */
 };
 

@@ -55,6 +55,7 @@ struct reg_member {
 	struct reg_channel *ch;
 	struct reg_sub *sub;
 	uint32_t idx;		/* position in ch->members */
+	void *filter;		/* the caller's filter for this membership, NULL: every frame */
 };
 
 struct reg_sub {
@@ -113,6 +114,8 @@ void registry_unsubscribe_all(struct registry *r, struct reg_sub *s,
 
 /* 1 if s is subscribed to ch. */
 int registry_is_member(const struct reg_sub *s, const struct reg_channel *ch);
+/* s's membership of ch, or NULL if s is not subscribed to it. */
+struct reg_member *registry_membership(const struct reg_sub *s, const struct reg_channel *ch);
 
 /* Marks ch for the upstream reconciler (idempotent): appended to the
  * dirty list, which stays in the order channels were marked. */

@@ -11,6 +11,7 @@
 #include "assets.h"
 #include "cluster.h"
 #include "config.h"
+#include "filtab.h"
 #include "ipcount.h"
 #include "listener.h"
 #include "log.h"
@@ -74,6 +75,7 @@ struct relay {
 	int exit_code;
 	struct tapeq *tape;		/* the tape's reader (history, resume); NULL without tape.path */
 	struct replay *replay;		/* --replay: the source instead of UW; NULL when live */
+	struct filtab filters;		/* subscribers' distinct filters (session.c) */
 };
 
 /* ---- relay.c ---- */

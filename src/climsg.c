@@ -21,7 +21,7 @@ bad(struct climsg *m, const char *why)
 enum climsg_action
 climsg_parse(const char *in, size_t len, struct climsg *m)
 {
-	cJSON *msg, *action, *channel, *since, *epoch;
+	cJSON *msg, *action, *channel, *since, *epoch, *filter;
 	enum climsg_action a;
 
 	memset(m, 0, sizeof(*m));
@@ -34,6 +34,7 @@ climsg_parse(const char *in, size_t len, struct climsg *m)
 	channel = cJSON_GetObjectItemCaseSensitive(msg, "channel");
 	since = cJSON_GetObjectItemCaseSensitive(msg, "since");
 	epoch = cJSON_GetObjectItemCaseSensitive(msg, "epoch");
+	filter = cJSON_GetObjectItemCaseSensitive(msg, "filter");
 	if (!cJSON_IsString(action) || !cJSON_IsString(channel)) {
 		cJSON_Delete(msg);
 		return bad(m, "expected {\"action\":\"subscribe\"|\"unsubscribe\",\"channel\":\"...\"}");
@@ -65,6 +66,21 @@ climsg_parse(const char *in, size_t len, struct climsg *m)
 			return bad(m, "epoch must be 16 hex digits");
 		}
 		memcpy(m->epoch, epoch->valuestring, 17);
+	}
+	if (filter && !cJSON_IsNull(filter)) {
+		size_t fl;
+
+		if (!cJSON_IsString(filter)) {
+			cJSON_Delete(msg);
+			return bad(m, "filter must be a string, e.g. \"tickers:SPY,QQQ;side:call\"");
+		}
+		fl = strlen(filter->valuestring);
+		if (fl > FILTER_MAX_LEN) {
+			cJSON_Delete(msg);
+			return bad(m, "filter: longer than 512 bytes");
+		}
+		memcpy(m->filter, filter->valuestring, fl + 1);
+		m->filter_len = fl;
 	}
 	cJSON_Delete(msg);
 	m->action = a;

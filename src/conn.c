@@ -340,7 +340,7 @@ check_access(struct conn *c, const struct httpreq *q, int websocket, const char 
 static int
 query_wellformed(const char *qs, size_t len)
 {
-	static const char *const names[] = { "since", "epoch", "channels", "access_token" };
+	static const char *const names[] = { "since", "epoch", "channels", "access_token", "filter" };
 	char buf[CONN_HEAD_MAX];
 	struct query_item it;
 	size_t pos = 0;

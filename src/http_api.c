@@ -269,6 +269,17 @@ status_json(struct relay *r)
 	cJSON_AddItemToObject(root, "channels", chans);
 	cJSON_AddNumberToObject(root, "frames_out", (double)r->frames_out);
 	cJSON_AddNumberToObject(root, "slow_consumers_closed", (double)r->slow_closed);
+	{
+		/* subscribers' filters: distinct ones, filtered subscriptions,
+		 * evaluations (one per frame and distinct filter) and deliveries
+		 * held back */
+		cJSON *fo = cJSON_AddObjectToObject(root, "filters");
+
+		cJSON_AddNumberToObject(fo, "distinct", r->filters.n);
+		cJSON_AddNumberToObject(fo, "subscriptions", (double)r->filters.refs);
+		cJSON_AddNumberToObject(fo, "evaluations", (double)r->filters.evaluations);
+		cJSON_AddNumberToObject(fo, "skipped", (double)r->filters.skipped);
+	}
 	cJSON_AddNumberToObject(root, "frames_in_memory", (double)frame_live_count());
 	cJSON_AddNumberToObject(root, "frame_bytes_in_memory", (double)frame_live_bytes());
 	cJSON_AddStringToObject(root, "epoch", r->epoch);

@@ -208,6 +208,14 @@ metrics_text(struct relay *r)
 	fprintf(f, "uwrelay_frame_bytes %llu\n", (unsigned long long)frame_live_bytes());
 	head(f, "slow_consumer_disconnects_total", "counter", "Browsers closed for falling too far behind.");
 	fprintf(f, "uwrelay_slow_consumer_disconnects_total %llu\n", (unsigned long long)r->slow_closed);
+	head(f, "filters", "gauge", "Distinct subscriber filters in use.");
+	fprintf(f, "uwrelay_filters %u\n", r->filters.n);
+	head(f, "filtered_subscriptions", "gauge", "Subscriptions with a filter.");
+	fprintf(f, "uwrelay_filtered_subscriptions %llu\n", (unsigned long long)r->filters.refs);
+	head(f, "filter_evaluations_total", "counter", "Filter evaluations (one per frame and distinct filter).");
+	fprintf(f, "uwrelay_filter_evaluations_total %llu\n", (unsigned long long)r->filters.evaluations);
+	head(f, "filter_skipped_total", "counter", "Deliveries a subscriber's filter held back.");
+	fprintf(f, "uwrelay_filter_skipped_total %llu\n", (unsigned long long)r->filters.skipped);
 	head(f, "refused_total", "counter", "Requests refused, by reason.");
 	fprintf(f, "uwrelay_refused_total{reason=\"auth\"} %llu\n", (unsigned long long)r->auth_failures);
 	fprintf(f, "uwrelay_refused_total{reason=\"origin\"} %llu\n", (unsigned long long)r->origin_refusals);

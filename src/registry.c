@@ -202,13 +202,19 @@ registry_touch(struct registry *r, const char *name, size_t len)
 	return registry_find(r, name, len);	/* NULL if it was the one evicted */
 }
 
-int
-registry_is_member(const struct reg_sub *s, const struct reg_channel *ch)
+struct reg_member *
+registry_membership(const struct reg_sub *s, const struct reg_channel *ch)
 {
 	for (uint16_t i = 0; i < s->n; i++)
 		if (s->m[i]->ch == ch)
-			return 1;
-	return 0;
+			return s->m[i];
+	return NULL;
+}
+
+int
+registry_is_member(const struct reg_sub *s, const struct reg_channel *ch)
+{
+	return registry_membership(s, ch) != NULL;
 }
 
 int
@@ -259,6 +265,7 @@ registry_subscribe(struct registry *r, struct reg_sub *s, const char *name, size
 	m->ch = ch;
 	m->sub = s;
 	m->idx = ch->n_members;
+	m->filter = NULL;
 	ch->members[ch->n_members++] = m;
 	s->m[s->n++] = m;
 	r->n_members++;

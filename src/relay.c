@@ -648,6 +648,7 @@ relay_destroy(struct relay *r)
 		r->tape = NULL;
 	}
 	registry_free(&r->reg);
+	filtab_free(&r->filters);
 	sources_free(r);
 	access_free(&r->access);
 	assets_free_dir(&r->static_files);

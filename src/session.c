@@ -14,6 +14,7 @@
 #include "climsg.h"
 #include "clock.h"
 #include "envelope.h"
+#include "filtab.h"
 #include "query.h"
 #include "relay.h"
 #include "session.h"
@@ -153,12 +154,31 @@ session_batch_end(struct relay *r)
 	r->flush_head = NULL;
 }
 
+/* A filtered subscriber gets the same shared frame as everyone else, or
+ * nothing: its filter's entry is evaluated once for this frame whatever
+ * the number of subscribers using it (filtab.h). Notices (seq 0) pass. */
 void
 session_fanout(struct relay *r, struct reg_channel *ch, struct frame *f)
 {
-	(void)r;
-	for (uint32_t i = 0; i < ch->n_members; i++)
-		push(ch->members[i]->sub->owner, f);
+	if (f->seq)
+		filtab_round(&r->filters);
+	for (uint32_t i = 0; i < ch->n_members; i++) {
+		struct reg_member *m = ch->members[i];
+
+		if (m->filter && f->seq && !filtab_pass(&r->filters, m->filter, f))
+			continue;
+		push(m->sub->owner, f);
+	}
+}
+
+/* Drops the filters of all of s's memberships (before they go). */
+static void
+release_filters(struct session *s)
+{
+	for (uint16_t i = 0; i < s->sub.n; i++) {
+		filtab_put(&s->relay->filters, s->sub.m[i]->filter);
+		s->sub.m[i]->filter = NULL;
+	}
 }
 
 void
@@ -262,6 +282,7 @@ replay(struct session *s, struct reg_channel *ch, const struct resume *rs)
 	struct relay *r = s->relay;
 	const struct history *h = &ch->hist;
 	uint64_t first = history_first_seq(h), last = ch->seq;
+	struct reg_member *m = registry_membership(&s->sub, ch);
 	cJSON *o;
 
 	if (rs->epoch[0] && strcmp(rs->epoch, r->epoch)) {
@@ -286,10 +307,16 @@ replay(struct session *s, struct reg_channel *ch, const struct resume *rs)
 		notice_obj(s, o);
 	}
 memory:
-	/* The replay may exceed the live queue cap by design: allow it once. */
+	/* The replay may exceed the live queue cap by design: allow it once.
+	 * A filtered subscriber gets only the frames its filter passes. */
 	for (uint32_t i = history_index_after(h, rs->since); i < h->count; i++) {
 		struct frame *f = history_at(h, i);
 
+		if (m && m->filter) {
+			filtab_round(&r->filters);
+			if (!filtab_pass(&r->filters, m->filter, f))
+				continue;
+		}
 		s->replay_bonus += frame_cost(f);
 		if (push(s, f))
 			return;
@@ -331,12 +358,34 @@ echo_name(char shown[CHNAME_MAX + 1], const char *name, size_t len)
 	shown[n] = '\0';
 }
 
+/* The subscribed notice; a filtered one names the canonical filter and
+ * says that seqs jump where the filter held frames back (not a gap). */
 static void
-subscribe(struct session *s, const char *name, size_t len, const struct resume *rs)
+notice_subscribed(struct session *s, const char *chan, const struct reg_channel *ch,
+		  const struct filtab_entry *fe)
+{
+	cJSON *o = notice_new("subscribed", chan);
+
+	if (ch) {
+		cJSON_AddNumberToObject(o, "seq", (double)ch->seq);
+		cJSON_AddStringToObject(o, "upstream", relay_upstream_word(s->relay));
+	}
+	if (fe) {
+		cJSON_AddStringToObject(o, "filter", fe->f.canon);
+		cJSON_AddBoolToObject(o, "seq_jumps", 1);
+	}
+	notice_obj(s, o);
+}
+
+static void
+subscribe(struct session *s, const char *name, size_t len, const struct resume *rs,
+	  const char *ftxt, size_t flen)
 {
 	struct relay *r = s->relay;
 	struct reg_channel *ch;
-	char chan[CHNAME_MAX + 1];
+	struct reg_member *m;
+	struct filtab_entry *fe;
+	char chan[CHNAME_MAX + 1], err[FILTER_ERR_MAX];
 	int rc;
 
 	if (len > CHNAME_MAX || !chname_valid(name, len) ||
@@ -356,24 +405,27 @@ subscribe(struct session *s, const char *name, size_t len, const struct resume *
 		notice_kv(s, "error", chan, "too_many_channels", "too many channels on one socket");
 		return;
 	}
+	if (filtab_get_text(&r->filters, chan, len, ftxt, flen, &fe, err)) {
+		notice_kv(s, "error", chan, "bad_request", err);
+		return;
+	}
 	rc = registry_subscribe(&r->reg, &s->sub, chan, len, &ch);
 	if (rc == REG_ERR) {
+		filtab_put(&r->filters, fe);
 		notice_kv(s, "error", chan, "internal", "out of memory");
 		return;
 	}
 	if (rc == REG_FIRST)
 		relay_channel_changed(r, ch);
+	/* subscribing again replaces the filter (none: every frame) */
+	m = registry_membership(&s->sub, ch);
+	filtab_put(&r->filters, m->filter);
+	m->filter = fe;
 	if (rc == REG_ALREADY) {
-		notice_kv(s, "subscribed", chan, NULL, NULL);
+		notice_subscribed(s, chan, NULL, fe);
 		return;
 	}
-	{
-		cJSON *o = notice_new("subscribed", chan);
-
-		cJSON_AddNumberToObject(o, "seq", (double)ch->seq);
-		cJSON_AddStringToObject(o, "upstream", relay_upstream_word(r));
-		notice_obj(s, o);
-	}
+	notice_subscribed(s, chan, ch, fe);
 	if (rs && rs->has_since && !cluster_defer_resume(&r->cl, ch, s, rs->since, rs->epoch))
 		replay(s, ch, rs);
 }
@@ -392,6 +444,7 @@ unsubscribe(struct session *s, const char *name, size_t len)
 {
 	struct relay *r = s->relay;
 	struct reg_channel *ch;
+	struct reg_member *m;
 	char chan[CHNAME_MAX + 1];
 	int rc;
 
@@ -401,6 +454,11 @@ unsubscribe(struct session *s, const char *name, size_t len)
 	}
 	memcpy(chan, name, len);
 	chan[len] = '\0';
+	ch = registry_find(&r->reg, chan, len);
+	if (ch && (m = registry_membership(&s->sub, ch))) {
+		filtab_put(&r->filters, m->filter);
+		m->filter = NULL;
+	}
 	rc = registry_unsubscribe(&r->reg, &s->sub, chan, len, &ch);
 	if (rc == REG_NOT_SUBSCRIBED) {
 		notice_kv(s, "error", chan, "not_subscribed", "not subscribed to that channel");
@@ -440,7 +498,8 @@ session_path_known(struct relay *r, const char *uri)
  * notice (and one beyond max_channels too_many_channels); the socket
  * stays open. */
 static void
-subscribe_list(struct session *s, const char *list, size_t len, const struct resume *rs)
+subscribe_list(struct session *s, const char *list, size_t len, const struct resume *rs,
+	       const char *ftxt, size_t flen)
 {
 	struct relay *r = s->relay;
 	const char *p = list, *end = list + len;
@@ -457,7 +516,7 @@ subscribe_list(struct session *s, const char *list, size_t len, const struct res
 			notice_kv(s, "error", shown, "rate_limited",
 				  "more channels at once than clients.max_msg_rate allows: subscribe to this one later");
 		} else if (l)
-			subscribe(s, p, l, rs);
+			subscribe(s, p, l, rs, ftxt, flen);
 		p += l + (comma != NULL);
 	}
 }
@@ -468,7 +527,8 @@ session_established(struct session *s, struct lws *wsi, struct relay *r, const c
 {
 	const struct config_endpoint *ep;
 	struct resume rs = { 0, 0, "" };
-	char arg[64];
+	char arg[64], ftxt[FILTER_MAX_LEN + 1];
+	size_t flen = 0;
 	long n;
 
 	memset(s, 0, sizeof(*s));
@@ -499,12 +559,19 @@ session_established(struct session *s, struct lws *wsi, struct relay *r, const c
 		else
 			memcpy(rs.epoch, arg, sizeof(rs.epoch));	/* 16 + NUL */
 	}
+	/* ?filter= applies to the endpoint's channel, or to each of ?channels= */
+	n = query ? query_get(query, qlen, "filter", ftxt, sizeof(ftxt)) : QUERY_ABSENT;
+	if (n == QUERY_TOO_LONG)
+		notice_kv(s, "error", NULL, "bad_request", "filter: longer than 512 bytes");
+	else if (n > 0)
+		flen = (size_t)n;
 	ep = config_endpoint_by_path(&r->cfg, path, strlen(path));
 	if (ep) {
 		snprintf(s->endpoint_channel, sizeof(s->endpoint_channel), "%s", ep->channel);
 		snprintf(s->endpoint_path, sizeof(s->endpoint_path), "%s", ep->path);
 		log_msg(LOG_DEBUG, "session: new subscriber on %s (%s)", path, ep->channel);
-		subscribe(s, ep->channel, strlen(ep->channel), &rs);
+		if (n != QUERY_TOO_LONG)
+			subscribe(s, ep->channel, strlen(ep->channel), &rs, ftxt, flen);
 		return 0;
 	}
 	s->generic = 1;
@@ -514,9 +581,10 @@ session_established(struct session *s, struct lws *wsi, struct relay *r, const c
 
 		if (!list)
 			return -1;
-		n = query_get(query, qlen, "channels", list, qlen + 1);
-		if (n > 0)
-			subscribe_list(s, list, (size_t)n, &rs);
+		long nl = query_get(query, qlen, "channels", list, qlen + 1);
+
+		if (nl > 0 && n != QUERY_TOO_LONG)
+			subscribe_list(s, list, (size_t)nl, &rs, ftxt, flen);
 		free(list);
 	}
 	return 0;
@@ -572,7 +640,7 @@ handle_message(struct session *s, const char *in, size_t len)
 
 		memcpy(rs.epoch, m.epoch, sizeof(rs.epoch));
 		subscribe(s, m.channel, m.channel_len < sizeof(m.channel) ? m.channel_len : sizeof(m.channel),
-			  &rs);
+			  &rs, m.filter, m.filter_len);
 		break;
 	}
 	case CLIMSG_UNSUBSCRIBE:
@@ -658,6 +726,7 @@ session_closed(struct session *s)
 	tape_resume_cancel(s);
 	outq_clear(&s->held);
 	cluster_session_gone(&r->cl, s);
+	release_filters(s);
 	registry_unsubscribe_all(&r->reg, &s->sub, last_left, r);
 	outq_clear(&s->q);
 	if (s->prev)
@@ -698,6 +767,8 @@ session_config_changed(struct relay *r)
 					   ch->name, ch->name_len))
 				continue;
 			memcpy(name, ch->name, (size_t)ch->name_len + 1);
+			filtab_put(&r->filters, s->sub.m[i]->filter);
+			s->sub.m[i]->filter = NULL;
 			if (registry_unsubscribe(&r->reg, &s->sub, name, strlen(name), &ch) == REG_LAST)
 				relay_channel_changed(r, ch);
 			o = notice_new("unsubscribed", name);

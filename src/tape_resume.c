@@ -56,6 +56,9 @@ resume_done(struct tapeq_req *q)
 	struct session *s = q->arg;
 	uint64_t expect = q->since + 1;
 	size_t clen = strlen(q->channel);
+	struct filtab *ft = &s->relay->filters;
+	struct reg_channel *ch = registry_find(&s->relay->reg, q->channel, clen);
+	struct reg_member *m = ch ? registry_membership(&s->sub, ch) : NULL;
 
 	forget(s, q);
 	if (q->failed) {
@@ -73,6 +76,14 @@ resume_done(struct tapeq_req *q)
 
 			if (!f)
 				break;
+			/* a filtered subscriber gets only what its filter passes, as from memory */
+			if (m && m->filter) {
+				filtab_round(ft);
+				if (!filtab_pass(ft, m->filter, f)) {
+					frame_unref(f);
+					continue;
+				}
+			}
 			/* like memory's replay, allowed beyond the live queue cap */
 			s->replay_bonus += frame_cost(f);
 			session_push(s, f);

@@ -199,7 +199,34 @@ test_reset_between_parses(void)
 	CHECK(m.error == NULL);
 }
 
-CHECK_MAIN(CHECK_TEST(test_subscribe_plain), CHECK_TEST(test_subscribe_since_epoch),
+/* "filter": a string (copied as sent, parsed later for the channel),
+ * null or "" for none; anything else, or over 512 bytes, is refused. */
+static void
+test_filter_field(void)
+{
+	struct climsg m;
+	char big[700];
+
+	CHECK_EQ_INT(parse("{\"action\":\"subscribe\",\"channel\":\"flow-alerts\","
+			   "\"filter\":\"tickers:SPY;side:call\"}", &m), CLIMSG_SUBSCRIBE);
+	CHECK_STR(m.filter, "tickers:SPY;side:call");
+	CHECK_EQ_UINT(m.filter_len, 21);
+	CHECK_EQ_INT(parse("{\"action\":\"subscribe\",\"channel\":\"a\",\"filter\":null}", &m),
+		     CLIMSG_SUBSCRIBE);
+	CHECK_EQ_UINT(m.filter_len, 0);
+	CHECK_EQ_INT(parse("{\"action\":\"subscribe\",\"channel\":\"a\"}", &m), CLIMSG_SUBSCRIBE);
+	CHECK_STR(m.filter, "");
+	CHECK_EQ_INT(parse("{\"action\":\"subscribe\",\"channel\":\"a\",\"filter\":5}", &m), CLIMSG_BAD);
+	CHECK_CONTAINS(m.error, "filter must be a string");
+	snprintf(big, sizeof(big), "{\"action\":\"subscribe\",\"channel\":\"a\",\"filter\":\"%0513d\"}", 0);
+	CHECK_EQ_INT(parse(big, &m), CLIMSG_BAD);
+	CHECK_CONTAINS(m.error, "longer than 512 bytes");
+	snprintf(big, sizeof(big), "{\"action\":\"subscribe\",\"channel\":\"a\",\"filter\":\"%0512d\"}", 0);
+	CHECK_EQ_INT(parse(big, &m), CLIMSG_SUBSCRIBE);
+	CHECK_EQ_UINT(m.filter_len, 512);
+}
+
+CHECK_MAIN(CHECK_TEST(test_subscribe_plain), CHECK_TEST(test_filter_field), CHECK_TEST(test_subscribe_since_epoch),
 	   CHECK_TEST(test_since_edges), CHECK_TEST(test_unsubscribe),
 	   CHECK_TEST(test_length_bounded), CHECK_TEST(test_long_channel),
 	   CHECK_TEST(test_not_an_object), CHECK_TEST(test_missing_fields),

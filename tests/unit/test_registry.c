@@ -923,6 +923,31 @@ registry_free_with_subscribers_present_leaks_nothing(void)
 	CHECK_NO_LEAKS();
 }
 
+/* registry_membership finds s's own membership (the one its filter hangs
+ * on), starts with no filter, and follows a swap-remove. */
+static void
+registry_membership_cases(void)
+{
+	struct registry r;
+	struct reg_sub a = { 0 }, b = { 0 };
+	struct reg_channel *x, *y;
+	struct reg_member *m;
+
+	CHECK_EQ_INT(registry_init(&r), 0);
+	sub(&r, &a, "x", &x);
+	sub(&r, &a, "y", &y);
+	sub(&r, &b, "y", NULL);
+	m = registry_membership(&a, y);
+	CHECK(m != NULL && m->sub == &a && m->ch == y && m->filter == NULL);
+	CHECK(registry_membership(&b, x) == NULL);
+	m->filter = &b;		/* any pointer: the registry never reads it */
+	unsub(&r, &a, "x", NULL);	/* moves y's membership within a's array */
+	m = registry_membership(&a, y);
+	CHECK(m != NULL && m->filter == &b);
+	CHECK_EQ_INT(registry_check(&r), 0);
+	registry_free(&r);
+}
+
 static void
 registry_no_frame_left_alive(void)
 {
@@ -937,6 +962,7 @@ CHECK_MAIN(
 	CHECK_TEST(registry_resubscribe_after_last),
 	CHECK_TEST(registry_unsubscribe_all_reports_emptied_channels),
 	CHECK_TEST(registry_is_member_cases),
+	CHECK_TEST(registry_membership_cases),
 	CHECK_TEST(registry_subscribe_rejects_too_long_name),
 	CHECK_TEST(registry_dirty_list_idempotent),
 	CHECK_TEST(registry_dirty_list_fifo_and_clear),
