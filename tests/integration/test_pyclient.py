@@ -34,6 +34,7 @@ from harness import HOST, IntegrationTest, free_port, relay_config, wait_until
 CLIENT_DIR = os.path.join(harness.REPO, "clients", "python")
 sys.path.insert(0, CLIENT_DIR)
 if HAVE_WS:
+    import websockets
     from uwrelay_client import Client, UwrelayError, backoff_delay
 
 FLOW = "flow-alerts"
@@ -288,6 +289,62 @@ class PyClientTest(IntegrationTest):
         rc, out, err = self.cli_done(p)
         self.assertEqual(rc, 0, err)
         self.assertEqual(json.loads(out)["seq"], 1)
+
+    # ------------------------------------------------------------ gaps and filters (stub)
+
+    def test_seq_jumps_are_gaps_unless_the_channel_is_filtered(self):
+        """Against a stub relay (websockets.serve): a jump without a notice is reported as
+        'skipped', a jump after the relay's own gap notice is not reported twice, and a channel
+        whose `subscribed` notice says it is filtered jumps without a gap; the filter goes in the
+        subscribe message."""
+        E = "9f2c4a1be07d3e55"
+        got_msgs = []
+
+        def env(ch, seq):
+            return json.dumps({"channel": ch, "seq": seq, "epoch": E,
+                               "timestamp": "2026-11-25T14:30:00.123Z", "data": {}})
+
+        def relay(**d):
+            return json.dumps({"channel": "$relay", "epoch": E,
+                               "timestamp": "2026-11-25T14:30:00.123Z", "data": d})
+
+        async def handler(ws, path=None):
+            for _ in range(2):
+                m = json.loads(await ws.recv())
+                got_msgs.append(m)
+                filt = {"filter": m["filter"]} if "filter" in m else {}
+                await ws.send(relay(type="subscribed", channel=m["channel"], seq=0,
+                                    upstream="connected", **filt))
+            for text in (env("news", 1), env("news", 4),
+                         relay(type="gap", channel="news", reason="too_old", to=9, **{"from": 5}),
+                         env("news", 10),
+                         env("flow-alerts", 3), env("flow-alerts", 9), env("news", 11)):
+                await ws.send(text)
+            await ws.wait_closed()
+
+        async def main():
+            server = await websockets.serve(handler, HOST, 0)
+            port = server.sockets[0].getsockname()[1]
+            try:
+                c = Client("ws://%s:%d/api/stream/ws" % (HOST, port),
+                           filters={"flow-alerts": "tickers=SPY"})
+                async with c:
+                    await c.subscribe("news")
+                    await c.subscribe("flow-alerts")
+                    envs = await take(c, 6)
+                    self.assertEqual([(e["channel"], e["seq"]) for e in envs],
+                                     [("news", 1), ("news", 4), ("news", 10),
+                                      ("flow-alerts", 3), ("flow-alerts", 9), ("news", 11)])
+                    self.assertEqual([(g["channel"], g["reason"], g["from"], g["to"])
+                                      for g in c.gaps],
+                                     [("news", "skipped", 2, 3), ("news", "too_old", 5, 9)])
+            finally:
+                server.close()
+                await server.wait_closed()
+            self.assertEqual(got_msgs, [{"action": "subscribe", "channel": "news"},
+                                        {"action": "subscribe", "channel": "flow-alerts",
+                                         "filter": "tickers=SPY"}])
+        run(main())
 
     # ------------------------------------------------------------ history (stub server)
 

@@ -221,7 +221,12 @@ class Client:
         if channel not in self._desired:
             self._desired.append(channel)
         if self._ws is not None:
-            await self._send(self._subscribe_msg(channel))
+            msg = self._subscribe_msg(channel)
+            if since is not None:       # asked for explicitly: sent whatever `resume` says
+                msg["since"] = int(since)
+                if epoch:
+                    msg["epoch"] = epoch
+            await self._send(msg)
 
     async def unsubscribe(self, channel):
         """Unsubscribes (and forgets where the channel was)."""
@@ -306,8 +311,8 @@ class Client:
                 self._url_channels = set()
         else:
             pos = next(iter(self._memory.values()), None) if self.resume else None
-            if pos is None and self._since is not None:
-                pos = (self._since, self._epoch)
+            if pos is None and self._since is not None and not self.stats["opens"]:
+                pos = (self._since, self._epoch)      # the caller's start, first socket only
             if pos is not None:
                 q.append(("since", str(pos[0])))
                 if pos[1]:
@@ -320,7 +325,7 @@ class Client:
     def _subscribe_msg(self, channel):
         msg = {"action": "subscribe", "channel": channel}
         pos = self._memory.get(channel)
-        if pos and (self.resume or pos[0] is not None):
+        if pos and self.resume:
             msg["since"] = pos[0]
             if pos[1]:
                 msg["epoch"] = pos[1]
