@@ -375,6 +375,21 @@ class PyClientTest(IntegrationTest):
         with self.assertRaises(ValueError):
             run(c.history(FLOW, limit=0))
 
+        # NDJSON keeps the stream's bytes; the JSON form is read too (a relay without NDJSON)
+        self.assertTrue(all(q.get("format") == "ndjson" for q in stub.queries))
+        self.assertTrue(all(e.raw.endswith('"price":1.50}}') for e in envs))
+        stub.ndjson = False
+        envs2 = run(c.history(FLOW, limit=1000))
+        self.assertEqual(envs2, envs)
+        self.assertEqual([e["seq"] for e in envs2], list(range(1, 26)))
+
+        # the CLI's --history prints the lines as the relay sent them
+        stub.ndjson = True
+        rc, out, err = self.cli_done(self.cli("http://%s:%d" % (HOST, stub.port),
+                                              "--history", FLOW, "--limit", "7"))
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.splitlines(), [e.raw for e in envs[:7]])
+
     def test_backoff_delay(self):
         self.assertEqual(backoff_delay(1, 0.5, 15, 0.2, r=0.5), 0.5)
         self.assertEqual(backoff_delay(3, 0.5, 15, 0.2, r=0.5), 2.0)
@@ -384,14 +399,16 @@ class PyClientTest(IntegrationTest):
 
 class HistoryStub:
     """GET /api/stream/history over `total` frames of flow-alerts, pages of at most 5 (fewer
-    than asked for, as a relay reading its tape may answer), `next` as in the contract."""
+    than asked for, as a relay reading its tape may answer), `next` as in the contract; NDJSON
+    for format=ndjson (next in a Link header) unless `ndjson` is False."""
 
     EPOCH = "9f2c4a1be07d3e55"
 
-    def __init__(self, total):
+    def __init__(self, total, ndjson=True):
         stub = self
         self.queries = []
         self.auth = set()
+        self.ndjson = ndjson
 
         class H(http.server.BaseHTTPRequestHandler):
             def log_message(self, *a):
@@ -410,14 +427,23 @@ class HistoryStub:
                 want = min(int(q.get("limit", 1000)), 5)
                 seqs = list(range(since + 1, total + 1))[:want]
                 more = bool(seqs) and seqs[-1] < total
-                self.reply(200, {
-                    "channel": FLOW,
-                    "envelopes": [{"channel": FLOW, "seq": s, "epoch": stub.EPOCH,
-                                   "timestamp": "2026-11-25T14:30:00.123Z", "data": {"n": s}}
-                                  for s in seqs],
-                    "more": more,
-                    "next": ("channel=%s&since=%d&epoch=%s" % (FLOW, seqs[-1], stub.EPOCH))
-                    if more else None})
+                nxt = "channel=%s&since=%d&epoch=%s" % (FLOW, seqs[-1], stub.EPOCH) if more else None
+                # the stream's bytes: a number written as UW wrote it (1.50), which a JSON
+                # round trip would change
+                lines = ['{"channel":"%s","seq":%d,"epoch":"%s","timestamp":"2026-11-25T14:30:00.123Z",'
+                         '"data":{"n":%d,"price":1.50}}' % (FLOW, s, stub.EPOCH, s) for s in seqs]
+                if stub.ndjson and q.get("format") == "ndjson":
+                    body = "".join(l + "\n" for l in lines).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/x-ndjson")
+                    if nxt:
+                        self.send_header("Link", '</api/stream/history?%s>; rel="next"' % nxt)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                self.reply(200, {"channel": FLOW, "envelopes": [json.loads(l) for l in lines],
+                                 "more": more, "next": nxt})
 
             def reply(self, status, obj):
                 body = json.dumps(obj).encode()

@@ -278,13 +278,11 @@ class Client:
         out = []
         while len(out) < limit:
             params["limit"] = str(min(limit - len(out), HISTORY_PAGE_MAX))
-            page = self._history_get(params)
-            envs = page.get("envelopes")
-            if not isinstance(envs, list):
-                raise UwrelayError("history: the answer has no envelopes list")
-            out.extend(Envelope(e) for e in envs)
-            nxt = page.get("next")
-            if not page.get("more") or not nxt or not envs:
+            # NDJSON: each line is the envelope exactly as the stream sends it (Envelope.raw)
+            params["format"] = "ndjson"
+            envs, nxt = self._history_get(params)
+            out.extend(envs)
+            if not nxt or not envs:
                 break
             params = dict(urllib.parse.parse_qsl(nxt, keep_blank_values=True))
         return out[:limit]
@@ -532,19 +530,23 @@ class Client:
     # ---------------------------------------------------------------- history (HTTP)
 
     def _history_get(self, params):
+        """One page: (envelopes, the next page's query or None). Reads NDJSON (next in the
+        Link header) or the JSON object form (envelopes, more, next)."""
         qs = urllib.parse.urlencode(params, safe=",:")
         url = self._http_base + HISTORY_PATH + "?" + qs
         req = urllib.request.Request(url, headers=dict(self._headers()))
         try:
             with urllib.request.urlopen(req, timeout=self.open_timeout) as r:
                 body = r.read()
+                ctype = r.headers.get("Content-Type", "")
+                link = r.headers.get("Link", "")
         except urllib.error.HTTPError as e:
             detail = ""
             try:
                 j = json.loads(e.read() or b"{}")
                 detail = ": %s%s" % (j.get("error", ""),
                                      " (%s)" % j["message"] if j.get("message") else "")
-            except ValueError:
+            except (ValueError, AttributeError):
                 pass
             raise UwrelayError("history %s: HTTP %d%s" % (_safe_url(url), e.code, detail),
                                e.code) from None
@@ -552,9 +554,24 @@ class Client:
             raise UwrelayError("history %s: %s" % (_safe_url(url),
                                                     getattr(e, "reason", e))) from None
         try:
+            if ctype.startswith("application/x-ndjson"):
+                envs = []
+                for line in body.decode("utf-8").splitlines():
+                    if line.strip():
+                        e = Envelope(json.loads(line))
+                        e.raw = line
+                        envs.append(e)
+                m = re.search(r'<([^>]*)>\s*;\s*rel="?next"?', link)
+                nxt = m.group(1).split("?", 1)[-1] if m else None
+                return envs, nxt
             page = json.loads(body)
         except ValueError:
             raise UwrelayError("history %s: the answer is not JSON" % _safe_url(url)) from None
-        if not isinstance(page, dict):
-            raise UwrelayError("history %s: the answer is not an object" % _safe_url(url))
-        return page
+        if not isinstance(page, dict) or not isinstance(page.get("envelopes"), list):
+            raise UwrelayError("history %s: the answer has no envelopes list" % _safe_url(url))
+        envs = []
+        for d in page["envelopes"]:
+            e = Envelope(d)
+            e.raw = json.dumps(d, separators=(",", ":"))
+            envs.append(e)
+        return envs, (page.get("next") if page.get("more") else None)

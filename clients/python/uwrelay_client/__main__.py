@@ -12,7 +12,6 @@ relay refuses (401, 404...) or cannot be reached at start; 2 on bad arguments.
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import sys
@@ -86,7 +85,7 @@ async def run(a):
         envs = await client.history(a.history, since=a.since, epoch=a.epoch, from_=a.from_,
                                     to=a.to, limit=a.limit)
         for e in envs:
-            out.write(json.dumps(e, separators=(",", ":")) + "\n")
+            out.write(e.raw + "\n")
         out.flush()
         return 0
     n = 0
