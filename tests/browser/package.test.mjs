@@ -1,11 +1,12 @@
 // The `uwrelay` package (web/package.json) as a frontend developer gets it: `npm pack`, installed
 // from the tarball into a fresh project, imported in Node (Node's own WebSocket where it has one,
 // else the `ws` package it imports by itself) and connected to the real relay; its TypeScript
-// declarations checked by tsc as installed; history() paging against a stub server (the pages as
+// declarations checked by tsc as installed; the useUwrelay hook rendered by React 18 (react-test-
+// renderer) against the relay; history() paging against a stub server (the pages as
 // the history API's contract describes them); and in Chromium, /uwrelay.js imported as a module
 // from another origin, allowed by clients.allowed_origins, and refused from one that is not.
 //
-//   cd tests/browser && npm ci            # playwright-core, ws, typescript (pinned)
+//   cd tests/browser && npm ci            # playwright-core, ws, typescript, react (pinned)
 //   node --test tests/browser/package.test.mjs
 //
 // Environment: UWRELAY_BIN, UWSIM_BIN, CHROMIUM as in page.test.mjs.
@@ -18,7 +19,7 @@ import http from "node:http";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, "../..");
@@ -268,6 +269,63 @@ test("npm pack: the tarball installs, imports in Node and receives from the real
     // the ws package (an optional peer), found by the client's own import("ws")
     fs.symlinkSync(path.join(NODE_MODULES, "ws"), path.join(app, "node_modules", "ws"), "dir");
     await consume([], false);
+  } finally {
+    await w.stop();
+  }
+});
+
+// useUwrelay in React 18 (react-test-renderer runs its effects), from the installed package,
+// against the real relay: "ready" once open, then the newest `limit` envelopes, newest first,
+// rendered; unmounting closes the client.
+const HOOK_CONSUMER = `
+import React from "react";
+import { useUwrelay } from "uwrelay/react";
+globalThis.IS_REACT_ACT_ENVIRONMENT = true;
+const [url, rtr] = [process.argv[2], process.argv[3]];
+const TR = (await import(rtr)).default;
+const h = React.createElement;
+let last = null;
+function Feed() {
+  last = useUwrelay(url, { path: "/api/stream/ws/flow", limit: 2 });
+  return h("ul", null, last.items.map((e) => h("li", { key: e.seq }, String(e.seq))));
+}
+const tick = () => TR.act(() => new Promise((r) => setTimeout(r, 50)));
+async function until(pred, what) {
+  for (let i = 0; i < 300 && !pred(); i++) await tick();
+  if (!pred()) { console.log(JSON.stringify({ timeout: what, state: last && last.state })); process.exit(4); }
+}
+let r;
+await TR.act(async () => { r = TR.create(h(Feed)); });
+await until(() => last.state === "open" && last.upstream === "connected", "open");
+console.log(JSON.stringify({ ready: true }));
+await until(() => last.items.length === 2 && last.items[0].seq === 3, "items");
+const rendered = r.root.findAllByType("li").map((li) => li.children.join(""));
+const client = last.client;
+await TR.act(async () => { r.unmount(); });
+console.log(JSON.stringify({ items: last.items.map((e) => e.seq), rendered, closed: client.state }));
+process.exit(0);
+`;
+
+test("useUwrelay (React 18) from the installed package renders the relay's envelopes", { timeout: TIMEOUT }, async () => {
+  const rtr = path.join(NODE_MODULES, "react-test-renderer", "index.js");
+  assert.ok(fs.existsSync(rtr), "react-test-renderer is not installed: run `npm ci` in tests/browser/");
+  const { app } = packAndInstall();
+  const link = path.join(app, "node_modules", "react");
+  // the app's react is the test renderer's (one React instance)
+  if (!fs.existsSync(link)) fs.symlinkSync(path.join(NODE_MODULES, "react"), link, "dir");
+  if (!fs.existsSync(path.join(app, "node_modules", "ws")))
+    fs.symlinkSync(path.join(NODE_MODULES, "ws"), path.join(app, "node_modules", "ws"), "dir");
+  fs.writeFileSync(path.join(app, "hook.mjs"), HOOK_CONSUMER);
+  const w = await new World().start();
+  try {
+    const p = run([process.execPath, "hook.mjs", `ws://${HOST}:${w.relayPort}`, pathToFileURL(rtr).href], { cwd: app });
+    await waitFor(() => p.lines.some((l) => JSON.parse(l).ready) ||
+      (!p.alive() && Promise.reject(new Error("hook consumer exited: " + p.err + p.lines.join("\n")))),
+    { timeout: 20_000, what: "hook open" });
+    await w.publish(FLOW, 3);
+    const { code } = await p.exited;
+    assert.equal(code, 0, p.err + p.lines.join("\n"));
+    assert.deepEqual(JSON.parse(p.lines.at(-1)), { items: [3, 2], rendered: ["3", "2"], closed: "closed" });
   } finally {
     await w.stop();
   }
