@@ -35,7 +35,12 @@
  *   - `resume`: `true` (default) resumes with `since`/`epoch` after a reconnect.
  *   - `maxMsgRate`: messages per second sent to the relay (default 10, bursts of twice
  *     that; the relay's `clients.max_msg_rate` defaults to 20).
- *   - `WebSocket`: the WebSocket constructor (default `globalThis.WebSocket`; for tests).
+ *   - `WebSocket`: the WebSocket constructor (default `globalThis.WebSocket`; in Node
+ *     without one, e.g. Node 18 and 20, the `ws` package, imported when the client starts).
+ *   - `filters`: `{channel: filter}` sent with each channel's subscription (generic endpoint);
+ *     `filter`: the path endpoint's `?filter=`. A channel the relay says is filtered (its
+ *     `subscribed` notice carries `filter`/`filtered`) skips seqs by design: no `gap` for that.
+ *   - `fetch`: the fetch function for `history()` (default `globalThis.fetch`).
  *   - `setTimeout`, `clearTimeout`, `now`, `random`: clock and randomness (for tests).
  *   - `onListenerError(error, eventName)`: called when a listener throws (default
  *     `reportError`, else `console.error`); the client carries on.
@@ -50,11 +55,18 @@
  *   - `upstream` ({state, reason}): the relay's link to UW: `connected`, `disconnected`,
  *     `unauthorized`, `disabled`, or `unknown` while the relay itself is unreachable.
  *     Emitted when it changes (from `$relay` `upstream` notices and from `subscribed`).
- *   - `gap` ({channel, reason, from, to, message, epoch}): frames that were not recovered.
+ *   - `gap` ({channel, reason, from, to, message, epoch}): frames that were not recovered:
+ *     the relay's notices (`too_old`, `epoch`, `trimmed`) and a seq jump on an unfiltered
+ *     channel that came without one (`skipped`).
  *   - `error` ({code, message, channel}): a `$relay` error (the socket stays open), or
  *     `bad_frame` for a message that is not a JSON envelope.
  *   - `subscribed` ({channel, seq, upstream}), `unsubscribed` ({channel, reason}).
  *   - `relay` (env): every `$relay` message, raw. `disconnect` ({code, reason}): a socket closed.
+ *
+ * History (`GET /api/stream/history`, docs/PROTOCOL.md): `await client.history("flow-alerts",
+ * {since, epoch, from, to, limit})` resolves to the envelopes, oldest first, following the
+ * relay's `next` pages up to `limit` (default 1000) in total; it rejects with an `Error` whose
+ * `status` is the HTTP status (409: `epoch` is no longer the channel's).
  *
  * @module uwrelay
  */
@@ -63,6 +75,29 @@
 export const GENERIC_PATH = "/api/stream/ws";
 
 const DEFAULT_BACKOFF = { initialDelay: 500, maxDelay: 15000, jitter: 0.2 };
+const HISTORY_PATH = "/api/stream/history";
+const HISTORY_PAGE_MAX = 10000;   // the relay's largest page
+
+function isNode() {
+  const p = globalThis.process;
+  return !!(p && p.versions && p.versions.node) && !globalThis.window;
+}
+
+/**
+ * The `ws` package's WebSocket (Node without a global one). The name is held in a variable
+ * so that bundlers building for browsers do not try to resolve it.
+ */
+async function loadNodeWebSocket() {
+  const name = "ws";
+  let mod;
+  try {
+    mod = await import(/* @vite-ignore */ /* webpackIgnore: true */ name);
+  } catch (e) {
+    throw new Error("uwrelay: this Node has no WebSocket: install the `ws` package " +
+      "(npm install ws) or pass options.WebSocket");
+  }
+  return mod.WebSocket || mod.default;
+}
 
 /**
  * Delay before reconnect attempt `attempt` (1, 2, ...), in ms.
@@ -85,8 +120,10 @@ export class UwRelay {
   constructor(url, options = {}) {
     const o = options;
     const g = globalThis;
-    this._WS = o.WebSocket || g.WebSocket;
-    if (!this._WS) throw new Error("uwrelay: no WebSocket implementation");
+    this._WS = o.WebSocket || g.WebSocket || null;
+    // Node without a global WebSocket: `ws` is imported when the client starts
+    if (!this._WS && !isNode()) throw new Error("uwrelay: no WebSocket implementation");
+    this._fetch = o.fetch || (g.fetch ? g.fetch.bind(g) : null);
     this._setTimeout = o.setTimeout || ((f, ms) => g.setTimeout(f, ms));
     this._clearTimeout = o.clearTimeout || ((t) => g.clearTimeout(t));
     this._now = o.now || (() => Date.now());
@@ -113,6 +150,9 @@ export class UwRelay {
 
     this._listeners = new Map();
     this._desired = new Set(o.channels || []);   // channels the app wants (generic endpoint)
+    this._filters = new Map(Object.entries(o.filters || {}));   // channel -> filter
+    this._pathFilter = o.filter;                 // the path endpoint's ?filter=
+    this._filtered = new Set();                  // channels the relay says are filtered
     this._memory = new Map();                    // channel -> {seq, epoch}: last seen
     this._ws = null;
     this._urlChannels = new Set();               // channels in the current socket's URL
@@ -186,19 +226,31 @@ export class UwRelay {
   start() {
     if (this._started || this._closed) return;
     this._started = true;
-    this._connect();
+    if (this._WS) {
+      this._connect();
+      return;
+    }
+    loadNodeWebSocket().then((WS) => {
+      this._WS = WS;
+      this._connect();
+    }, (e) => {
+      this._emit("error", { code: "no_websocket", message: String(e && e.message || e) });
+      this.close();
+    });
   }
 
   /**
    * Subscribes to a channel on the generic endpoint. While disconnected it is
-   * remembered and sent when the socket opens.
+   * remembered and sent when the socket opens. `options.filter`: a server-side filter.
    */
-  subscribe(channel) {
+  subscribe(channel, options = {}) {
     this._needGeneric();
     if (typeof channel !== "string" || !channel) throw new TypeError("uwrelay: channel name");
-    if (this._desired.has(channel)) return;
+    const f = options && options.filter;
+    if (this._desired.has(channel) && (f === undefined || this._filters.get(channel) === f)) return;
+    if (f !== undefined) this._filters.set(channel, f);
     this._desired.add(channel);
-    if (this._isOpen()) this._send({ action: "subscribe", channel });
+    if (this._isOpen()) this._send(this._subscribeMsg(channel, false));
   }
 
   /** Unsubscribes from a channel (and forgets where it was). */
@@ -206,7 +258,58 @@ export class UwRelay {
     this._needGeneric();
     if (!this._desired.delete(channel)) return;
     this._memory.delete(channel);
+    this._filters.delete(channel);
     if (this._isOpen()) this._send({ action: "unsubscribe", channel });
+  }
+
+  /**
+   * Envelopes of `channel` from the relay's history API, oldest first. Follows the
+   * relay's `next` pages until `limit` (default 1000) envelopes or the end.
+   * @param {string} channel
+   * @param {{since?: number, epoch?: string, from?: string|Date, to?: string|Date, limit?: number}} [opts]
+   * @returns {Promise<object[]>}
+   */
+  async history(channel, opts = {}) {
+    if (typeof channel !== "string" || !channel) throw new TypeError("uwrelay: channel name");
+    const limit = opts.limit === undefined ? 1000 : opts.limit;
+    if (!Number.isInteger(limit) || limit < 1) throw new RangeError("uwrelay: limit must be a positive integer");
+    if (!this._fetch) throw new Error("uwrelay: no fetch implementation (pass options.fetch)");
+    const iso = (t) => (t instanceof Date ? t.toISOString() : String(t));
+    let params = [["channel", channel]];
+    if (opts.since !== undefined && opts.since !== null) {
+      params.push(["since", String(opts.since)]);
+      if (opts.epoch) params.push(["epoch", opts.epoch]);
+    }
+    if (opts.from !== undefined) params.push(["from", iso(opts.from)]);
+    if (opts.to !== undefined) params.push(["to", iso(opts.to)]);
+    const out = [];
+    while (out.length < limit) {
+      const q = new URLSearchParams(params.filter(([k]) => k !== "limit" && k !== "access_token"));
+      q.set("limit", String(Math.min(limit - out.length, HISTORY_PAGE_MAX)));
+      const token = this._base.searchParams.get("access_token");
+      if (token) q.set("access_token", token);
+      const url = this._httpBase() + HISTORY_PATH + "?" + q.toString();
+      const res = await this._fetch(url, { headers: { Accept: "application/json" } });
+      let body = null;
+      try { body = await res.json(); } catch (e) { body = null; }
+      if (!res.ok) {
+        const why = body && (body.message || body.error);
+        const err = new Error(`uwrelay: history of ${channel}: HTTP ${res.status}${why ? ": " + why : ""}`);
+        err.status = res.status;
+        err.body = body;
+        throw err;
+      }
+      if (!body || !Array.isArray(body.envelopes)) throw new Error("uwrelay: history: no envelopes in the answer");
+      out.push(...body.envelopes);
+      if (!body.more || !body.next || !body.envelopes.length) break;
+      params = [...new URLSearchParams(body.next)];
+    }
+    return out.slice(0, limit);
+  }
+
+  /** http(s)://host:port of the relay. */
+  _httpBase() {
+    return (this._base.protocol === "wss:" ? "https://" : "http://") + this._base.host;
   }
 
   /** Reconnects at once if a retry is pending (e.g. when the browser goes back online). */
@@ -270,7 +373,7 @@ export class UwRelay {
     if (this.generic) {
       // channels with history are resumed by subscribe messages (each has its own since)
       for (const ch of this._desired)
-        if (!(this.resume && this._memory.has(ch))) this._urlChannels.add(ch);
+        if (!(this.resume && this._memory.has(ch)) && !this._filters.has(ch)) this._urlChannels.add(ch);
       if (this._urlChannels.size) u.searchParams.set("channels", [...this._urlChannels].join(","));
     } else if (this.resume) {
       const m = this._memory.values().next().value;
@@ -279,6 +382,9 @@ export class UwRelay {
         u.searchParams.set("epoch", m.epoch);
       }
     }
+    if (!this.generic && this._pathFilter !== undefined)
+      u.searchParams.set("filter", typeof this._pathFilter === "string" ? this._pathFilter
+        : JSON.stringify(this._pathFilter));
     // URLSearchParams encodes ',' and ':'; the relay reads the raw query, keep them readable
     return u.toString().replace(/%2C/gi, ",").replace(/%3A/gi, ":");
   }
@@ -334,18 +440,21 @@ export class UwRelay {
   /** After an open on the generic endpoint: subscribe what the URL did not, with since/epoch. */
   _syncSubscriptions() {
     if (!this.generic) return;
-    for (const ch of this._desired) {
-      if (this._urlChannels.has(ch)) continue;
-      const msg = { action: "subscribe", channel: ch };
-      const m = this.resume && this._memory.get(ch);
-      if (m) {
-        msg.since = m.seq;
-        msg.epoch = m.epoch;
-      }
-      this._send(msg);
-    }
+    for (const ch of this._desired)
+      if (!this._urlChannels.has(ch)) this._send(this._subscribeMsg(ch, this.resume));
     for (const ch of this._urlChannels)
       if (!this._desired.has(ch)) this._send({ action: "unsubscribe", channel: ch });
+  }
+
+  _subscribeMsg(channel, resume) {
+    const msg = { action: "subscribe", channel };
+    const m = resume && this._memory.get(channel);
+    if (m) {
+      msg.since = m.seq;
+      msg.epoch = m.epoch;
+    }
+    if (this._filters.has(channel)) msg.filter = this._filters.get(channel);
+    return msg;
   }
 
   // ------------------------------------------------------------ sending (rate-limited)
@@ -382,6 +491,8 @@ export class UwRelay {
   _onMessage(raw) {
     let env;
     try {
+      if (typeof raw !== "string" && raw && typeof raw.byteLength === "number")
+        raw = new TextDecoder().decode(raw);   // ws (Node) hands over Buffers in some setups
       env = typeof raw === "string" ? JSON.parse(raw) : null;
     } catch (e) {
       env = null;
@@ -404,6 +515,12 @@ export class UwRelay {
         this.stats.duplicates++;
         return;
       }
+      // The relay announces what it cannot replay; a hole without a notice is reported too.
+      // Not on filtered channels (their seq jumps over what the filter left out), nor after
+      // a cluster edge's `subscribed` with seq 0.
+      if (m && m.epoch === env.epoch && env.seq > m.seq + 1 && m.seq > 0 && !this._filtered.has(ch))
+        this._emit("gap", { type: "gap", channel: ch, reason: "skipped", from: m.seq + 1,
+          to: env.seq - 1, message: "frames missing without a notice", epoch: env.epoch });
       // first frame, or a new epoch: (re)start this channel's memory
       this._memory.set(ch, { seq: env.seq, epoch: env.epoch });
     }
@@ -424,6 +541,8 @@ export class UwRelay {
         if (typeof ch === "string" && typeof d.seq === "number" && env.epoch &&
             (!m || m.epoch !== env.epoch) && (!this.generic || this._desired.has(ch)))
           this._memory.set(ch, { seq: d.seq, epoch: env.epoch });
+        if (d.filter || d.filtered) this._filtered.add(ch);
+        else this._filtered.delete(ch);
         if (d.upstream) this._setUpstream(d.upstream);
         this._emit("subscribed", d);
         break;
@@ -439,9 +558,14 @@ export class UwRelay {
       case "upstream":
         this._setUpstream(d.state, d.state === "connected" ? undefined : d.reason);
         break;
-      case "gap":
+      case "gap": {
+        // announced: what follows the hole is not reported again as skipped
+        const m = this._memory.get(d.channel);
+        if (m && m.epoch === env.epoch && typeof d.to === "number" && d.to > m.seq)
+          this._memory.set(d.channel, { seq: d.to, epoch: env.epoch });
         this._emit("gap", Object.assign({ epoch: env.epoch }, d));
         break;
+      }
       case "error":
         if (this.generic && d.channel &&
             (d.code === "channel_not_allowed" || d.code === "too_many_channels")) {

@@ -6,8 +6,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 
-// web/ has no package.json (it only holds the served files), so Node 18 takes uwrelay.js for
-// CommonJS; Node 20.19+ detects the ES module syntax. Fall back to a data: URL import.
+// web/package.json says "type": "module"; the data: URL import is a fallback for a checkout
+// without it.
 const SRC = new URL("../../web/uwrelay.js", import.meta.url);
 let mod;
 try {
@@ -534,4 +534,58 @@ test("createFeedStore keeps the newest envelopes first, bounded", async () => {
   store.dispose();
   WS.last().recv(env("a", 7));
   assert.deepEqual(store.getSnapshot(), []);
+});
+
+// ---------------------------------------------------------------- filters, skipped seqs, Node
+
+test("a seq jump without a notice is a 'skipped' gap; after the relay's own gap notice it is not", async () => {
+  const { WS, of } = await make({ path: "/api/stream/ws/flow" });
+  WS.last().open();
+  WS.last().recv(subscribed("flow-alerts", 4));
+  WS.last().recv(env("flow-alerts", 5));
+  WS.last().recv(env("flow-alerts", 8));          // 6 and 7 never came
+  assert.deepEqual(of("gap"), [{ type: "gap", channel: "flow-alerts", reason: "skipped", from: 6, to: 7,
+    message: "frames missing without a notice", epoch: E1 }]);
+  WS.last().recv(relay({ type: "gap", channel: "flow-alerts", reason: "too_old", from: 9, to: 20,
+    message: "not recovered" }));
+  WS.last().recv(env("flow-alerts", 21));         // what follows an announced hole
+  assert.deepEqual(of("gap").map((g) => g.reason), ["skipped", "too_old"]);
+  assert.deepEqual(of("envelope").map((e) => e.seq), [5, 8, 21]);
+});
+
+test("filters: sent with the subscription; a filtered channel's seq jumps are not gaps", async () => {
+  const { client, WS, of } = await make({ channels: ["news"], filters: { "flow-alerts": "tickers=SPY" } });
+  client.subscribe("flow-alerts");
+  const s1 = WS.last();
+  assert.equal(s1.query.get("channels"), "news", "a filtered channel goes by message, with its filter");
+  s1.open();
+  assert.deepEqual(s1.sent, [{ action: "subscribe", channel: "flow-alerts", filter: "tickers=SPY" }]);
+  client.subscribe("price:SPY", { filter: { min: 1 } });
+  assert.deepEqual(s1.sent.at(-1), { action: "subscribe", channel: "price:SPY", filter: { min: 1 } });
+  s1.recv(relay({ type: "subscribed", channel: "flow-alerts", seq: 10, upstream: "connected", filter: "tickers=SPY" }));
+  s1.recv(env("flow-alerts", 12));
+  s1.recv(env("flow-alerts", 17));
+  s1.recv(subscribed("news", 3));
+  s1.recv(env("news", 6));                       // unfiltered: reported
+  assert.deepEqual(of("gap").map((g) => [g.channel, g.from, g.to]), [["news", 4, 5]]);
+  // after a reconnect the filter goes again, with since/epoch
+  s1.drop(1006);
+  client.reconnectNow();                         // skips the backoff wait
+  const s2 = WS.last();
+  s2.open();
+  assert.deepEqual(s2.sent.find((m) => m.channel === "flow-alerts"),
+    { action: "subscribe", channel: "flow-alerts", since: 17, epoch: E1, filter: "tickers=SPY" });
+  client.close();
+});
+
+test("path endpoint filter goes in ?filter=", async () => {
+  const { WS } = await make({ path: "/api/stream/ws/flow", filter: "tickers=SPY,QQQ" });
+  assert.equal(WS.last().query.get("filter"), "tickers=SPY,QQQ");
+});
+
+test("binary message data (ws in Node) is decoded as UTF-8 text", async () => {
+  const { WS, of } = await make({ path: "/api/stream/ws/flow" });
+  WS.last().open();
+  WS.last().onmessage({ data: new TextEncoder().encode(JSON.stringify(env("flow-alerts", 1, E1, { t: "é" }))) });
+  assert.deepEqual(of("envelope").map((e) => [e.seq, e.data.t]), [[1, "é"]]);
 });
