@@ -11,6 +11,7 @@
 #include "assets.h"
 #include "cluster.h"
 #include "config.h"
+#include "deflate.h"
 #include "ipcount.h"
 #include "listener.h"
 #include "log.h"
@@ -69,6 +70,9 @@ struct relay {
 	lws_sorted_usec_list_t sul_watchdog;
 	uint64_t watchdog_usec;
 	int exit_code;
+	struct deflater deflater;	/* compresses shared frames for permessage-deflate (deflate.h) */
+	lws_sorted_usec_list_t sul_sse_hb;	/* heartbeats to SSE streams (sse.c) */
+	uint64_t n_sse;			/* SSE streams open (also counted in n_sessions) */
 };
 
 /* ---- relay.c ---- */
