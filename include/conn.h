@@ -14,6 +14,8 @@
  *   101 by us; frames are parsed by wsframe.c in server mode (unmasked
  *   frames close with 1002, text that is not UTF-8 with 1007), and every
  *   message, ping and pong from the client counts against its budget;
+ * - an upgrade goes to wsconn.c, a GET on /api/stream/sse to sse.c, which
+ *   take the connection over;
  * - other requests go to http_api.c, with keep-alive.
  * A connection that has not finished a request is "pending": on a list,
  * oldest first, counted per address, so listener.c can cap them. */
