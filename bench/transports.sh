@@ -30,7 +30,7 @@ OUT=${OUT:-/tmp/uwbench-transports/$(date +%Y%m%d-%H%M%S)}
 if [ "$1" = report ]; then
 	exec python3 - "$2" <<'PY'
 import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+rows = [r for r in (json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")) if "sub_proto" in r and "scenario" in r]
 for sc in ("fanout", "idle"):
     rs = [r for r in rows if r["scenario"] == sc]
     if not rs:
@@ -49,12 +49,17 @@ for sc in ("fanout", "idle"):
             d = [r["delivered_per_s"] for r in v]
             b = [r["sub_bytes_per_delivery"] for r in v]
             cpu = [r["target_cpu_pct"] for r in v]
+            # the relay's own cost, whatever held the subscribers back (a loaded machine, or
+            # the tool inflating every message as a browser would)
+            us = [r["target_cpu_pct"] / 100 / r["delivered_per_s"] * 1e6 for r in v if r["delivered_per_s"]]
             gaps = sum(r["gaps"] for r in v)
-            base = base or (med(d), med(b))
+            base = base or (med(d), med(b), med(us))
             print("  %-8s %9.0f deliveries/s (%.0f..%.0f)  x%.2f   %7.1f B/delivery on the wire  x%.2f"
-                  "   relay CPU %.0f%%  gaps %d  closed %d"
-                  % (p, med(d), min(d), max(d), med(d) / base[0], med(b), med(b) / base[1], med(cpu),
-                     gaps, sum(r["closed"] for r in v)))
+                  "   relay %.2f us CPU/delivery  x%.2f  (relay CPU %.0f%%, waited %.0f%%; tool %.0f%%)"
+                  "  gaps %d  closed %d"
+                  % (p, med(d), min(d), max(d), med(d) / base[0], med(b), med(b) / base[1],
+                     med(us), med(us) / base[2], med(cpu), med([r["target_wait_pct"] for r in v]),
+                     med([r["tool_cpu_pct"] for r in v]), gaps, sum(r["closed"] for r in v)))
         else:
             m = [r["rss_per_sub_bytes"] for r in v]
             base = base or med(m)
