@@ -71,6 +71,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define RBUF_SIZE (512 * 1024)
 #define OUT_HIGH (256 * 1024)	/* stop building frames while this much waits */
@@ -390,6 +391,7 @@ static struct opts {
 	char label[128];
 	int filters;		/* uwrelay ?filter=: K distinct ones, 0 = none */
 	int filters_disjoint;	/* each frame passes one of the K (ticker T<n % K>) */
+	int sub_proto;		/* P_WS, P_SSE or P_DEFLATE: how subscribers subscribe */
 } o = {
 	.mode = M_MAX, .target = T_UW, .listen_port = 0, .subs = 1, .size = 1024, .inflight = 128,
 	.rate = 100, .duration = 5, .warmup = 1, .drain = 3, .settle = 0.3, .batch_read = 0,
@@ -397,14 +399,23 @@ static struct opts {
 	.writer_cpu = 0, .concurrency = 256, .timeout = 120, .stall = 0.5,
 };
 
+/* Subscribers: plain WebSocket, Server-Sent Events on the same path (the
+ * relay's /api/stream/ws/X is /api/stream/sse/X), or WebSocket offering
+ * permessage-deflate (each compressed message is inflated just far enough
+ * to read "n" and "t": the tool's cost stays close to the plain case). */
+enum { P_WS = 0, P_SSE, P_DEFLATE };
+
 static int
 parse_ws_url(const char *u, char *host, int *port, char *path)
 {
 	const char *p, *s;
 
-	if (strncmp(u, "ws://", 5))
+	if (!strncmp(u, "ws://", 5))
+		p = u + 5;
+	else if (!strncmp(u, "http://", 7))	/* an SSE subscriber's URL */
+		p = u + 7;
+	else
 		return -1;
-	p = u + 5;
 	s = strchr(p, ':');
 	if (!s || (size_t)(s - p) >= 64)
 		return -1;
@@ -457,6 +468,7 @@ static struct {
 	int measuring, finished;
 	uint64_t t_send_start, t_last_progress;
 	struct hist lat;
+	uint64_t sub_bytes_window;	/* bytes subscribers read while measuring (wire bytes) */
 } st;
 
 static uint32_t *slot_cnt;	/* in-flight accounting: receivers per counter, ring of o.inflight */
@@ -913,14 +925,68 @@ sub_connected(struct conn *c)
 				 o.sub_path, strchr(o.sub_path, '?') ? '&' : '?', k, k);
 	} else
 		snprintf(fpath, sizeof(fpath), "%s", o.sub_path);
-	n = snprintf(req, sizeof(req),
-		     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-		     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-		     fpath, o.sub_host, o.sub_port);
+	if (o.sub_proto == P_SSE)
+		n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n\r\n",
+			     fpath, o.sub_host, o.sub_port);
+	else
+		n = snprintf(req, sizeof(req),
+			     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+			     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
+			     fpath, o.sub_host, o.sub_port,
+			     o.sub_proto == P_DEFLATE ?
+			     "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" : "");
 	c->want_out = 0;
 	ep_mod(ep_subs, c, EPOLLIN);
 	conn_queue(c, req, (size_t)n);
 	conn_flush(c);
+}
+
+/* Server-Sent Events in rbuf[off..have): each complete event's data goes
+ * to sub_message; comments (heartbeats) are skipped. Returns where the
+ * first incomplete event starts. */
+static size_t
+sse_events(struct conn *c, size_t off, size_t have, uint64_t t)
+{
+	for (;;) {
+		uint8_t *e = memmem(rbuf + off, have - off, "\n\n", 2), *d;
+
+		if (!e)
+			return off;
+		if (!memcmp(rbuf + off, "data: ", 6))
+			d = rbuf + off + 6;
+		else {
+			d = memmem(rbuf + off, (size_t)(e - rbuf) - off, "\ndata: ", 7);
+			d = d ? d + 7 : NULL;
+		}
+		if (d && d < e)
+			sub_message(c, d, (size_t)(e - d), t);
+		off = (size_t)(e - rbuf) + 2;
+	}
+}
+
+/* A compressed (RSV1) message: inflated into its first 256 bytes, which
+ * hold "n" and "t" (the envelope's head, then the payload's first fields),
+ * so the tool's own cost per delivery stays near the plain case's. One inflater for all:
+ * the relay compresses each message on its own (no context takeover). */
+static void
+inflated_message(struct conn *c, const uint8_t *p, size_t len, uint64_t t)
+{
+	static z_stream zs;
+	static int ready;
+	static uint8_t out[256];
+
+	if (!ready) {
+		if (inflateInit2(&zs, -15) != Z_OK)
+			die("inflateInit2");
+		ready = 1;
+	} else
+		inflateReset(&zs);
+	zs.next_in = (Bytef *)(uintptr_t)p;
+	zs.avail_in = (uInt)len;
+	zs.next_out = out;
+	zs.avail_out = sizeof(out);
+	inflate(&zs, Z_SYNC_FLUSH);
+	sub_message(c, out, sizeof(out) - zs.avail_out, t);
 }
 
 static void
@@ -945,13 +1011,15 @@ sub_read(struct conn *c)
 		return;
 	}
 	have += (size_t)r;
+	if (st.measuring)
+		st.sub_bytes_window += (uint64_t)r;
 	t = now_ns();
 	if (c->state == S_HS) {
 		uint8_t *e = memmem(rbuf, have, "\r\n\r\n", 4);
 
 		if (!e)
 			goto keep;
-		if (have < 12 || memcmp(rbuf + 9, "101", 3)) {
+		if (have < 12 || memcmp(rbuf + 9, o.sub_proto == P_SSE ? "200" : "101", 3)) {
 			sub_closed(c, 0);
 			return;
 		}
@@ -962,6 +1030,10 @@ sub_read(struct conn *c)
 			sub_ready(c);
 		off = (size_t)(e - rbuf) + 4;
 	}
+	if (o.sub_proto == P_SSE) {
+		off = sse_events(c, off, have, t);
+		goto keep;
+	}
 	while (off < have) {
 		struct wsh h;
 
@@ -971,7 +1043,10 @@ sub_read(struct conn *c)
 		switch (h.op) {
 		case 1:	/* text */
 		case 2:
-			sub_message(c, rbuf + off, (size_t)h.len, t);
+			if (rbuf[off - h.hlen] & 0x40)
+				inflated_message(c, rbuf + off, (size_t)h.len, t);
+			else
+				sub_message(c, rbuf + off, (size_t)h.len, t);
 			break;
 		case 8: {	/* close */
 			uint16_t code = h.len >= 2 ? (uint16_t)(rbuf[off] << 8 | rbuf[off + 1]) : 1005;
@@ -1603,7 +1678,10 @@ usage(void)
 		"  --src-ips N --per-ip N     spread subscribers over 127.0.0.2..\n"
 		"  --ceil-batch B --writer-cpu C   ceiling mode\n"
 		"  --ack-once            ack only the first join of a channel per upstream connection\n"
+		"  --sub-proto ws|sse|deflate   subscribers use WebSocket, Server-Sent Events (--sub is then\n"
+		"                        an http:// URL or ws:// of the same path), or WebSocket with permessage-deflate\n"
 		"  --label TEXT\n"
+
 		"  --filters K           subscribers spread over K distinct uwrelay filters\n"
 		"  --filters-disjoint    ... each frame passing one of them\n");
 	exit(2);
@@ -1622,6 +1700,7 @@ main(int argc, char **argv)
 		{ "ceil-batch", 1, 0, 'B' }, { "writer-cpu", 1, 0, 'W' }, { "timeout", 1, 0, 't' },
 		{ "label", 1, 0, 'L' }, { "concurrency", 1, 0, 'c' }, { "stall", 1, 0, 'x' }, { "ack-once", 0, 0, 'A' },
 		{ "pid-file", 1, 0, 'F' }, { "filters", 1, 0, 'f' }, { "filters-disjoint", 0, 0, 'j' },
+		{ "sub-proto", 1, 0, 'X' },
 		{ "help", 0, 0, 'h' }, { 0, 0, 0, 0 }
 	};
 	int ch;
@@ -1683,6 +1762,12 @@ main(int argc, char **argv)
 		case 'x': o.stall = atof(optarg); break;
 		case 'A': o.ack_once = 1; break;
 		case 'F': snprintf(o.pid_file, sizeof(o.pid_file), "%s", optarg); break;
+		case 'X':
+			o.sub_proto = !strcmp(optarg, "sse") ? P_SSE : !strcmp(optarg, "deflate") ? P_DEFLATE :
+				      !strcmp(optarg, "ws") ? P_WS : -1;
+			if (o.sub_proto < 0)
+				usage();
+			break;
 		default: usage();
 		}
 	}
@@ -1958,11 +2043,15 @@ report:;
 		       "\"tool_cpu_pct\":%.1f,\"tool_wait_pct\":%.1f,\"writer_cpu_s\":%.3f,\"target_cpu_pct\":%.1f,"
 		       "\"target_wait_pct\":%.1f,"
 		       "\"target_rss_kib\":%ld,\"target_hwm_kib\":%ld,\"rss_before_kib\":%ld,\"rss_after_kib\":%ld,"
-		       "\"rss_per_sub_bytes\":%.0f,\"timed_out\":%d}\n",
+		       "\"rss_per_sub_bytes\":%.0f,\"sub_proto\":\"%s\",\"sub_bytes\":%" PRIu64 ","
+		       "\"sub_bytes_per_delivery\":%.1f,\"timed_out\":%d}\n",
 		       st.pub_replies, st.foreign, st.other_msgs, st.joins, st.joins_unacked, st.pings, tool_cpu, tool_wait,
 		       shm ? shm->cpu_s : 0.0, tgt_cpu, tgt_wait,
 		       pe.rss_kib, pe.hwm_kib, rss_before, rss_after,
 		       o.mode == M_IDLE && alive ? (double)(rss_after - rss_before) * 1024.0 / alive : 0.0,
+		       o.sub_proto == P_SSE ? "sse" : o.sub_proto == P_DEFLATE ? "deflate" : "ws",
+		       st.sub_bytes_window,
+		       st.delivered_window ? (double)st.sub_bytes_window / (double)st.delivered_window : 0.0,
 		       (int)timed_out);
 		fflush(stdout);
 		if (o.mode == M_IDLE)

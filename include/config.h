@@ -65,6 +65,9 @@ struct config {
 	double request_timeout;		/* seconds to send a request head (and keep-alive idle) */
 	char **allowed_origins;		/* beyond the relay's own; "*" = any */
 	size_t n_allowed_origins;
+	int compression_enabled;	/* permessage-deflate offered by browsers is accepted */
+	int64_t compression_min_bytes;	/* smaller frames go uncompressed */
+	double sse_heartbeat;		/* seconds between ": hb" comments on SSE streams */
 	/* auth (secrets) */
 	char **auth_tokens;
 	size_t n_auth_tokens;

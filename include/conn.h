@@ -14,6 +14,8 @@
  *   101 by us; frames are parsed by wsframe.c in server mode (unmasked
  *   frames close with 1002, text that is not UTF-8 with 1007), and every
  *   message, ping and pong from the client counts against its budget;
+ * - an upgrade goes to wsconn.c, a GET on /api/stream/sse to sse.c, which
+ *   take the connection over;
  * - other requests go to http_api.c, with keep-alive.
  * A connection that has not finished a request is "pending": on a list,
  * oldest first, counted per address, so listener.c can cap them. */
@@ -36,6 +38,7 @@ enum conn_state {
 	CONN_HEAD = 0,		/* reading a request head */
 	CONN_ANSWER,		/* writing an HTTP answer */
 	CONN_WS,		/* a WebSocket session */
+	CONN_SSE,		/* a Server-Sent Events stream (sse.c) */
 	CONN_DRAIN,		/* done: our side is shut, waiting for the peer's FIN */
 };
 
@@ -68,5 +71,27 @@ int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 /* Closes the oldest pending connection, at once (its descriptor is free
  * when this returns). Returns 1, or 0 if none is pending. */
 int conn_evict_oldest(struct relay *r);
+
+/* For the stream modules (wsconn.c, sse.c), which take a connection over
+ * once its request head is read. */
+struct httpreq;
+struct http_answer;
+struct access_verdict;
+/* Refuses the request with status and a JSON reason, then closes. Returns
+ * 0, or -1 to close at once. */
+int conn_refuse(struct conn *c, unsigned status, const char *why, unsigned retry_after);
+/* Decides who may make this request (access.c) and fills v. Returns 0, or
+ * the status it was refused with (the answer is on its way). */
+int conn_check_access(struct conn *c, const struct httpreq *q, int websocket, const char *path,
+		      struct access_verdict *v);
+/* The verdict's CORS and Set-Cookie headers on an answer; a preflight's own
+ * headers when preflight. */
+void conn_access_headers(struct http_answer *a, const struct access_verdict *v, int preflight);
+/* 1 if the request's method is m. */
+int conn_method_is(const struct httpreq *q, const char *m);
+/* Takes c off the pending list (its request is complete). */
+void conn_pending_remove(struct conn *c);
+/* Our side is done: shut it and wait briefly for the client's end. */
+void conn_drain(struct conn *c);
 
 #endif

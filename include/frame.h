@@ -15,6 +15,10 @@
 #include <stdint.h>
 
 #define FRAME_PRE 16	/* >= LWS_PRE; checked where lws is included */
+#define FRAME_Z_UNTRIED 0
+#define FRAME_Z_BUILT 1		/* z holds the compressed wire frame */
+#define FRAME_Z_PLAIN 2		/* too small, did not shrink, or out of memory: sent as is */
+
 
 struct frame {
 	uint32_t refs;
@@ -22,6 +26,17 @@ struct frame {
 	uint64_t seq;		/* channel seq, 0 for relay notices */
 	uint64_t t_us;		/* monotonic receive time (data frames), 0 otherwise */
 	uint8_t hdr_len;	/* WebSocket header bytes before the data, 0 if not sealed */
+	/* Other wire forms of the same message, each built at most once, by
+	 * the first subscriber that needs it, and shared like the frame (see
+	 * sseenc.h, deflate.h). malloc'd, freed with the frame. Not counted
+	 * in frame_cost(): queue accounting must not change while queued.
+	 * Each has FRAME_PRE bytes of headroom before it, like buf, so it
+	 * can go to lws_write() as it is. */
+	unsigned char *sse;	/* text/event-stream event, or NULL */
+	unsigned char *z;	/* permessage-deflate WebSocket frame, or NULL */
+	uint32_t sse_len, z_len;
+	uint8_t z_state;	/* FRAME_Z_*: whether z was tried and what came of it */
+	uint8_t z_bits;		/* z is valid for a client window of 2^z_bits and more */
 	unsigned char buf[];	/* FRAME_PRE + len (+1 for a NUL, not sent) */
 };
 

@@ -18,6 +18,7 @@ struct http_answer {
 	char *owned;			/* malloc'd body, freed by httpans_free (may be body) */
 	unsigned retry_after;		/* Retry-After seconds; 0 for none */
 	int close;			/* Connection: close (else keep-alive) */
+	int stream;			/* no Content-Length: the body runs until the close (SSE) */
 	char extra[768];		/* more header lines, each ending in CRLF */
 	size_t extra_len;
 };

@@ -12,6 +12,7 @@
 #include "cluster.h"
 #include "config.h"
 #include "filtab.h"
+#include "deflate.h"
 #include "ipcount.h"
 #include "listener.h"
 #include "log.h"
@@ -76,6 +77,9 @@ struct relay {
 	struct tapeq *tape;		/* the tape's reader (history, resume); NULL without tape.path */
 	struct replay *replay;		/* --replay: the source instead of UW; NULL when live */
 	struct filtab filters;		/* subscribers' distinct filters (session.c) */
+	struct deflater deflater;	/* compresses shared frames for permessage-deflate (deflate.h) */
+	lws_sorted_usec_list_t sul_sse_hb;	/* heartbeats to SSE streams (sse.c) */
+	uint64_t n_sse;			/* SSE streams open (also counted in n_sessions) */
 };
 
 /* ---- relay.c ---- */

@@ -28,6 +28,14 @@
 struct relay;
 struct tapeq_req;
 
+/* How a session's queued frames go on the wire: each form is built once
+ * per frame and shared (frame.h). */
+enum session_wire {
+	SESSION_WIRE_WS = 0,		/* WebSocket frames as sealed */
+	SESSION_WIRE_WS_DEFLATE,	/* permessage-deflate negotiated (deflate.h) */
+	SESSION_WIRE_SSE,		/* text/event-stream events (sseenc.h, sse.c) */
+};
+
 struct session {
 	struct lws *wsi;
 	struct relay *relay;
@@ -40,6 +48,8 @@ struct session {
 	uint8_t is_ws;
 	uint8_t generic;
 	uint8_t flush_queued;		/* on the relay's flush list (see session_batch_end) */
+	uint8_t wire;			/* enum session_wire; set after session_established */
+	uint8_t z_bits;			/* SESSION_WIRE_WS_DEFLATE: the window the client reads (9..15) */
 	struct session *flush_next;
 	uint16_t close_code;		/* non-zero: close with this at the next chance */
 	const char *close_reason;	/* static text sent with close_code */
@@ -65,6 +75,9 @@ int session_receive(struct session *s, const char *in, size_t len);
 int session_charge(struct session *s);
 int session_writeable(struct session *s);
 void session_closed(struct session *s);
+/* Queues frame f (shared, a new reference) to s. Returns 0, or -1 if s
+ * is closing or was closed as too slow. */
+int session_queue(struct session *s, struct frame *f);
 /* Sends frame f (shared) to every subscriber of ch. */
 void session_fanout(struct relay *r, struct reg_channel *ch, struct frame *f);
 /* Around one pass of the event loop (relay_run): queues that become

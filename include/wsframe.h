@@ -48,6 +48,7 @@ enum wsf_event {
 struct wsf_ev {
 	enum wsf_event type;
 	int binary;		/* WSF_MESSAGE: opcode was binary */
+	int compressed;		/* WSF_MESSAGE: RSV1 was set (permessage-deflate); data not inflated, not UTF-8 checked */
 	const char *data;	/* never NULL; valid until the next wsf_rx_next() call */
 	size_t len;
 	uint16_t code;		/* WSF_CLOSE, WSF_ERROR */
@@ -76,6 +77,8 @@ struct wsf_rx {
 	uint8_t server;		/* reads a client's frames: every frame masked */
 	uint8_t mask[4];	/* server mode: the current frame's masking key */
 	uint8_t mask_pos;	/* payload bytes of the current frame seen, mod 4 */
+	uint8_t allow_rsv1;	/* permessage-deflate negotiated: RSV1 may mark a message's first frame */
+	uint8_t msg_rsv1;	/* the message in progress is compressed */
 };
 
 /* Client mode: reads a server's frames (a masked one is an error). */

@@ -8,9 +8,9 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 scripts/deps.sh clang libclang-rt-14-dev
 CC=clang cmake -S . -B build-fuzz -DUWRELAY_FUZZ=ON -DUWRELAY_UNIT_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target fuzz_upframe fuzz_config fuzz_climsg fuzz_restbody fuzz_wsframe fuzz_query fuzz_httpreq fuzz_filter
+cmake --build build-fuzz -j"$(nproc)" --target fuzz_upframe fuzz_config fuzz_climsg fuzz_restbody fuzz_wsframe fuzz_query fuzz_httpreq fuzz_filter fuzz_deflate
 mkdir -p build-fuzz/findings
-for t in upframe config climsg restbody wsframe query httpreq filter; do
+for t in upframe config climsg restbody wsframe query httpreq filter deflate; do
   work=build-fuzz/corpus-$t
   mkdir -p "$work"
   echo "== fuzz_$t for ${secs}s"

@@ -133,6 +133,13 @@ static const struct field upstream_fields[] = {
 	END
 };
 
+/* permessage-deflate towards browsers (deflate.h). */
+static const struct field compression_fields[] = {
+	BOOL("enabled", compression_enabled),
+	NUM("min_bytes", F_INT, compression_min_bytes, 0, 64.0 * 1024 * 1024),
+	END
+};
+
 static const struct field clients_fields[] = {
 	NUM("max_queue_bytes", F_INT, max_queue_bytes, 4096, 1024.0 * 1024 * 1024),
 	NUM("max_message", F_INT, max_message, 64, 1024.0 * 1024),
@@ -146,6 +153,8 @@ static const struct field clients_fields[] = {
 	LIST("allowed_origins", allowed_origins, n_allowed_origins, origin_valid,
 	     "an origin such as https://example.com or http://localhost:3000 (http or https, a host, "
 	     "an optional port; no path, no trailing '/'), or \"*\" for any origin"),
+	SECTION("compression", compression_fields),
+	NUM("sse_heartbeat", F_DUR, sse_heartbeat, 0.05, 3600),
 	END
 };
 
@@ -351,6 +360,9 @@ config_defaults(struct config *cfg)
 	cfg->max_message = 4096;
 	cfg->max_channels = 64;
 	cfg->max_msg_rate = 20;
+	cfg->compression_enabled = 1;
+	cfg->compression_min_bytes = 256;
+	cfg->sse_heartbeat = 15;
 	cfg->history_size = 1000;
 	cfg->history_max_bytes = 4194304;
 	cfg->log_level = strdup("info");

@@ -22,6 +22,8 @@
 #include "httpreq.h"
 #include "query.h"
 #include "session.h"
+#include "sse.h"
+#include "wsconn.h"
 
 /* After an answer with Connection: close, or a close frame, how long the
  * client has to close its side before we cut it. */
@@ -35,7 +37,6 @@
  * single write is handed to lws at once and never held). */
 #define ANSWERS_HELD_MAX (64u << 20)
 
-static int conn_ws_rx(struct conn *c, const char *in, size_t len);
 
 static struct relay *
 relay_of(struct lws *wsi)
@@ -68,8 +69,8 @@ pending_add(struct conn *c)
 			(int)r->cfg.request_timeout);
 }
 
-static void
-pending_remove(struct conn *c)
+void
+conn_pending_remove(struct conn *c)
 {
 	struct relay *r = c->relay;
 
@@ -97,7 +98,7 @@ conn_evict_oldest(struct relay *r)
 
 	if (!c)
 		return 0;
-	pending_remove(c);
+	conn_pending_remove(c);
 	/* closes now: RAW_CLOSE runs before this returns */
 	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
 	return 1;
@@ -150,17 +151,16 @@ out_write(struct conn *c)
  * a bare FIN would read as a truncation: the connection waits for the
  * client's next bytes (its close frame) or end, then lws closes it with
  * a TLS close_notify. */
-static void
-drain(struct conn *c)
+void
+conn_drain(struct conn *c)
 {
 	c->state = CONN_DRAIN;
-	pending_remove(c);
+	conn_pending_remove(c);
 	if (!lws_is_ssl(c->wsi))
 		shutdown(lws_get_socket_fd(c->wsi), SHUT_WR);
 	lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, DRAIN_S);
 }
 
-static int refuse(struct conn *c, unsigned status, const char *why, unsigned retry_after);
 
 /* Sends an answer; head_only for HEAD. Takes what a owns. */
 static int
@@ -183,7 +183,7 @@ answer(struct conn *c, struct http_answer *a, int head_only)
 		log_limited(&r->rl_refusals, clock_mono_ms(), LOG_INFO,
 			    "relay: refused an answer of %zu bytes: %llu bytes of answers are waiting "
 			    "for their readers", len, (unsigned long long)r->answers_held);
-		return refuse(c, HTTP_STATUS_SERVICE_UNAVAILABLE,
+		return conn_refuse(c, HTTP_STATUS_SERVICE_UNAVAILABLE,
 			      "too many large answers waiting for slow readers: try again", 1);
 	}
 	r->answers_held += len;
@@ -198,9 +198,8 @@ answer(struct conn *c, struct http_answer *a, int head_only)
 	return out_write(c);
 }
 
-/* Refuses the request with status and a JSON reason, then closes. */
-static int
-refuse(struct conn *c, unsigned status, const char *why, unsigned retry_after)
+int
+conn_refuse(struct conn *c, unsigned status, const char *why, unsigned retry_after)
 {
 	struct http_answer a;
 
@@ -249,8 +248,8 @@ presented_token(const struct httpreq *q, char *buf, size_t cap)
 	return 0;
 }
 
-static int
-method_is(const struct httpreq *q, const char *m)
+int
+conn_method_is(const struct httpreq *q, const char *m)
 {
 	size_t n = strlen(m);
 
@@ -261,13 +260,11 @@ method_is(const struct httpreq *q, const char *m)
 static int
 is_preflight(const struct httpreq *q)
 {
-	return method_is(q, "OPTIONS") && httpreq_header(q, "Access-Control-Request-Method", NULL);
+	return conn_method_is(q, "OPTIONS") && httpreq_header(q, "Access-Control-Request-Method", NULL);
 }
 
-/* The verdict's CORS and Set-Cookie headers on an answer; a preflight's
- * own headers when preflight. */
-static void
-access_headers(struct http_answer *a, const struct access_verdict *v, int preflight)
+void
+conn_access_headers(struct http_answer *a, const struct access_verdict *v, int preflight)
 {
 	if (v->allow_origin) {
 		httpans_header(a, "Access-Control-Allow-Origin", v->allow_origin);
@@ -282,10 +279,8 @@ access_headers(struct http_answer *a, const struct access_verdict *v, int prefli
 		httpans_header(a, "Set-Cookie", v->set_cookie);
 }
 
-/* Decides who may make this request (access.c) and fills v. Returns 0,
- * or the status it was refused with (the answer is on its way). */
-static int
-check_access(struct conn *c, const struct httpreq *q, int websocket, const char *path,
+int
+conn_check_access(struct conn *c, const struct httpreq *q, int websocket, const char *path,
 	     struct access_verdict *v)
 {
 	struct relay *r = c->relay;
@@ -328,220 +323,9 @@ check_access(struct conn *c, const struct httpreq *q, int websocket, const char 
 	if (httpans_error(&a, (unsigned)st, v->why))
 		return st;
 	a.close = 1;
-	access_headers(&a, v, 0);
+	conn_access_headers(&a, v, 0);
 	answer(c, &a, 0);
 	return st;
-}
-
-/* ---- WebSocket ---- */
-
-/* 1 if every name and value of the query decodes and no name of the
- * arguments sessions read is given twice. */
-static int
-query_wellformed(const char *qs, size_t len)
-{
-	static const char *const names[] = { "since", "epoch", "channels", "access_token", "filter" };
-	char buf[CONN_HEAD_MAX];
-	struct query_item it;
-	size_t pos = 0;
-
-	while (query_next(qs, len, &pos, &it))
-		if (query_decode(it.name, it.name_len, buf, sizeof(buf)) < 0 ||
-		    (it.value && query_decode(it.value, it.value_len, buf, sizeof(buf)) < 0))
-			return 0;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (query_get(qs, len, names[i], buf, sizeof(buf)) == QUERY_BAD)
-			return 0;
-	return 1;
-}
-
-/* Writes one control frame now (lws keeps what the socket cannot take). */
-static int
-send_control(struct conn *c, unsigned op, const void *payload, size_t len)
-{
-	unsigned char buf[LWS_PRE + WSF_MAX_HEADER + 125];
-	size_t n = wsf_build(buf + LWS_PRE, sizeof(buf) - LWS_PRE, op, payload, len, NULL);
-
-	if (!n)
-		return -1;
-	return lws_write(c->wsi, buf + LWS_PRE, n, LWS_WRITE_RAW) < (int)n ? -1 : 0;
-}
-
-/* How many names ?channels= lists (0 if absent). A list longer than
- * clients.max_channels is refused before any work on its names: each one
- * past the cap would cost a notice, thousands of them per upgrade. */
-static size_t
-channels_in_query(const char *qs, size_t len)
-{
-	char buf[CONN_HEAD_MAX];
-	long n = query_get(qs, len, "channels", buf, sizeof(buf));
-	size_t count = 0;
-
-	for (long i = 0; i < n; i++)
-		if (buf[i] != ',' && (i == 0 || buf[i - 1] == ','))
-			count++;
-	return count;
-}
-
-static int
-ws_upgrade(struct conn *c, const struct httpreq *q, const char *path, const char *rest,
-	   size_t rest_len)
-{
-	struct relay *r = c->relay;
-	struct http_answer a;
-	struct access_verdict v;
-	char accept[29];
-	const char *why = NULL;
-	int st;
-
-	if (r->stopping)
-		return refuse(c, HTTP_STATUS_SERVICE_UNAVAILABLE, "relay is shutting down", 5);
-	if (r->cfg.cluster_mode == CLUSTER_INGEST)
-		return refuse(c, HTTP_STATUS_SERVICE_UNAVAILABLE,
-			      "this relay is a cluster ingest: browsers connect to an edge", 0);
-	if (!session_path_known(r, path))
-		return refuse(c, HTTP_STATUS_NOT_FOUND, "no WebSocket endpoint at this path", 0);
-	st = wsf_upgrade_check(q, accept, &why);
-	if (st)
-		return refuse(c, (unsigned)st, st == 426 ? "only WebSocket version 13 is served" : why, 0);
-	if (check_access(c, q, 1, path, &v))
-		return 0;
-	if (r->n_sessions >= (uint64_t)r->cfg.max_connections) {
-		r->limit_refusals++;
-		return refuse(c, HTTP_STATUS_SERVICE_UNAVAILABLE, "the relay is at clients.max_connections", 5);
-	}
-	if (ipcount_get(&r->per_ip, c->peer) >= (uint32_t)r->cfg.max_per_ip) {
-		r->limit_refusals++;
-		return refuse(c, 429, "too many connections from this address (clients.max_per_ip)", 5);
-	}
-	if (q->query && !query_wellformed(q->query, q->query_len))
-		return refuse(c, HTTP_STATUS_BAD_REQUEST,
-			      "malformed query string (a bad %-escape, %00, or a name given twice)", 0);
-	if (q->query && channels_in_query(q->query, q->query_len) > (size_t)r->cfg.max_channels)
-		return refuse(c, HTTP_STATUS_BAD_REQUEST,
-			      "more names in ?channels= than clients.max_channels allows", 0);
-
-	httpans_init(&a, 101);
-	httpans_header(&a, "Upgrade", "websocket");
-	httpans_header(&a, "Connection", "Upgrade");
-	httpans_header(&a, "Sec-WebSocket-Accept", accept);
-	c->keep_alive = 0;
-	{
-		size_t len;
-		unsigned char *b = httpans_build(&a, 0, LWS_PRE, &len);
-
-		if (!b || lws_write(c->wsi, b + LWS_PRE, len, LWS_WRITE_RAW) < (int)len) {
-			free(b);
-			return -1;
-		}
-		free(b);
-	}
-	pending_remove(c);
-	c->state = CONN_WS;
-	wsf_rx_init_server(&c->rx, (size_t)r->cfg.max_message);
-	if (session_established(&c->s, c->wsi, r, c->peer, path, q->query, q->query_len))
-		return -1;
-	if (rest_len)
-		return conn_ws_rx(c, rest, rest_len);
-	return 0;
-}
-
-/* Frames from the client. Returns 0, or -1 to close at once. */
-static int
-conn_ws_rx(struct conn *c, const char *in, size_t len)
-{
-	struct session *s = &c->s;
-	struct wsf_ev ev;
-
-	while (len && !s->close_code) {
-		size_t used = wsf_rx_next(&c->rx, in, len, &ev);
-
-		in += used;
-		len -= used;
-		/* The parser skips a message over max_message to its end, and
-		 * only then says so: one frame announcing 2^62 bytes would let
-		 * a client stream junk at the relay for ever. It is over as
-		 * soon as its length says so. */
-		if (c->rx.discard && ev.type != WSF_ERROR) {
-			session_close(s, WSF_CLOSE_TOO_BIG, "message too large");
-			break;
-		}
-		switch (ev.type) {
-		case WSF_NEED_MORE:
-			break;
-		case WSF_MESSAGE:
-			if (!ev.binary && !wsf_utf8_valid(ev.data, ev.len)) {
-				session_close(s, WSF_CLOSE_INVALID_DATA, "text message is not UTF-8");
-				break;
-			}
-			if (session_receive(s, ev.data, ev.len))
-				return -1;
-			break;
-		case WSF_OVERSIZE:
-			session_close(s, WSF_CLOSE_TOO_BIG, "message too large");
-			break;
-		case WSF_PING:
-			if (session_charge(s))
-				break;	/* over its budget: closing */
-			memcpy(c->pong, ev.data, ev.len);
-			c->pong_len = (uint8_t)ev.len;
-			c->pong_due = 1;
-			lws_callback_on_writable(c->wsi);
-			break;
-		case WSF_PONG:
-			session_charge(s);
-			break;
-		case WSF_CLOSE:
-			/* echo the client's code (none if it sent none), then go.
-			 * Through session_close: a client that closes and then never
-			 * reads (so WRITEABLE never comes) is cut after its few
-			 * seconds like any other, instead of holding the socket
-			 * with nothing queued that could make it "too slow". */
-			session_close(s, ev.code, "");
-			return 0;
-		case WSF_ERROR:
-			session_close(s, ev.code, ev.error);
-			return 0;
-		}
-	}
-	return 0;
-}
-
-static int
-ws_writeable(struct conn *c)
-{
-	struct session *s = &c->s;
-
-	if (c->close_sent)
-		return 0;
-	if (c->pong_due) {
-		c->pong_due = 0;
-		if (send_control(c, WSF_OP_PONG, c->pong, c->pong_len))
-			return -1;
-	}
-	if (s->close_code) {
-		uint8_t p[125];
-		size_t n = 0;
-
-		if (s->close_code != WSF_CLOSE_NO_STATUS) {
-			size_t rl = strlen(s->close_reason);
-
-			if (rl > sizeof(p) - 2)
-				rl = sizeof(p) - 2;
-			p[0] = (uint8_t)(s->close_code >> 8);
-			p[1] = (uint8_t)s->close_code;
-			memcpy(p + 2, s->close_reason, rl);
-			n = 2 + rl;
-		}
-		outq_clear(&s->q);
-		if (send_control(c, WSF_OP_CLOSE, p, n))
-			return -1;
-		c->close_sent = 1;
-		session_closed(s);
-		drain(c);
-		return 0;
-	}
-	return session_writeable(s);
 }
 
 /* ---- requests ---- */
@@ -553,7 +337,7 @@ history_done(void *arg, struct http_answer *a)
 	struct conn *c = arg;
 
 	c->hist_job = NULL;
-	access_headers(a, c->hist_v, 0);
+	conn_access_headers(a, c->hist_v, 0);
 	free(c->hist_v);
 	c->hist_v = NULL;
 	if (answer(c, a, c->hist_head))
@@ -572,16 +356,16 @@ history_request(struct conn *c, const struct httpreq *q, const struct access_ver
 				     &c->hist_job, history_done, c);
 
 	if (rc < 0)
-		return refuse(c, HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", 0);
+		return conn_refuse(c, HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", 0);
 	if (rc == 0) {
-		access_headers(&a, v, 0);
+		conn_access_headers(&a, v, 0);
 		return answer(c, &a, head);
 	}
 	c->hist_v = malloc(sizeof(*v));
 	if (!c->hist_v) {
 		history_api_cancel(c->hist_job);
 		c->hist_job = NULL;
-		return refuse(c, HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", 0);
+		return conn_refuse(c, HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", 0);
 	}
 	*c->hist_v = *v;
 	if (v->allow_origin == v->origin_buf)
@@ -600,25 +384,25 @@ http_request(struct conn *c, const struct httpreq *q, const char *path)
 	struct relay *r = c->relay;
 	struct access_verdict v;
 	struct http_answer a;
-	int head = method_is(q, "HEAD"), options = method_is(q, "OPTIONS");
+	int head = conn_method_is(q, "HEAD"), options = conn_method_is(q, "OPTIONS");
 
-	if (!options && !head && !method_is(q, "GET"))
-		return refuse(c, HTTP_STATUS_METHOD_NOT_ALLOWED, "method not allowed", 0);
-	if (check_access(c, q, 0, path, &v))
+	if (!options && !head && !conn_method_is(q, "GET"))
+		return conn_refuse(c, HTTP_STATUS_METHOD_NOT_ALLOWED, "method not allowed", 0);
+	if (conn_check_access(c, q, 0, path, &v))
 		return 0;
 	if (options) {
 		/* a CORS preflight access.c allowed; any other OPTIONS is not served */
 		if (!is_preflight(q))
-			return refuse(c, HTTP_STATUS_METHOD_NOT_ALLOWED, "method not allowed", 0);
+			return conn_refuse(c, HTTP_STATUS_METHOD_NOT_ALLOWED, "method not allowed", 0);
 		httpans_init(&a, HTTP_STATUS_NO_CONTENT);
-		access_headers(&a, &v, 1);
+		conn_access_headers(&a, &v, 1);
 		return answer(c, &a, 0);
 	}
 	if (!strcmp(path, HISTORY_API_PATH))
 		return history_request(c, q, &v, head);
 	if (http_api_answer(r, path, &a))
-		return refuse(c, HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", 0);
-	access_headers(&a, &v, 0);
+		return conn_refuse(c, HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", 0);
+	conn_access_headers(&a, &v, 0);
 	return answer(c, &a, head);
 }
 
@@ -645,14 +429,16 @@ dispatch(struct conn *c, const struct httpreq *q, const char *rest, size_t rest_
 
 	c->keep_alive = (uint8_t)q->keep_alive;
 	if (q->content_length > 0)
-		return refuse(c, 413, "request bodies are not accepted", 0);
+		return conn_refuse(c, 413, "request bodies are not accepted", 0);
 	if (q->path_len >= sizeof(path))
-		return refuse(c, HTTP_STATUS_NOT_FOUND, "not found", 0);
+		return conn_refuse(c, HTTP_STATUS_NOT_FOUND, "not found", 0);
 	memcpy(path, q->path, q->path_len);
 	path[q->path_len] = '\0';
-	pending_remove(c);
+	conn_pending_remove(c);
 	if (q->upgrade_websocket || httpreq_header(q, "Sec-WebSocket-Key", NULL))
-		return ws_upgrade(c, q, path, rest, rest_len);
+		return wsconn_upgrade(c, q, path, rest, rest_len);
+	if (sse_path(path) && !conn_method_is(q, "OPTIONS"))
+		return sse_request(c, q, path);
 	/* pipelined bytes wait until this answer is written (head_rx has
 	 * taken c->in: it is empty here) */
 	if (rest_len && in_append(c, rest, rest_len))
@@ -714,8 +500,8 @@ head_rx(struct conn *c, const char *in, size_t len)
 		unsigned st = (unsigned)-n;
 
 		c->relay->bad_requests++;
-		pending_remove(c);
-		return refuse(c, st, st == 431 ? "request head too large" :
+		conn_pending_remove(c);
+		return conn_refuse(c, st, st == 431 ? "request head too large" :
 				     st == 501 ? "request bodies with Transfer-Encoding are not accepted" :
 				     st == 505 ? "only HTTP/1.0 and HTTP/1.1 are served" :
 						 "malformed request", 0);
@@ -740,7 +526,7 @@ answer_done(struct conn *c)
 	if (!c->keep_alive) {
 		if (lws_is_ssl(c->wsi))
 			return -1;	/* flushed: lws closes with close_notify */
-		drain(c);
+		conn_drain(c);
 		return 0;
 	}
 	c->state = CONN_HEAD;
@@ -763,9 +549,11 @@ answer_done(struct conn *c)
 static void
 conn_gone(struct conn *c)
 {
-	pending_remove(c);
+	conn_pending_remove(c);
 	if (c->state == CONN_WS)
 		session_closed(&c->s);
+	else if (c->state == CONN_SSE)
+		sse_gone(c);
 	wsf_rx_free(&c->rx);
 	history_api_cancel(c->hist_job);
 	c->hist_job = NULL;
@@ -798,7 +586,9 @@ conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 		case CONN_HEAD:
 			return head_rx(c, in, len);
 		case CONN_WS:
-			return conn_ws_rx(c, in, len);
+			return wsconn_rx(c, in, len);
+		case CONN_SSE:
+			return 0;	/* a stream reads nothing more */
 		case CONN_ANSWER:
 			/* an answer that closes the connection reads nothing
 			 * more: what comes (a refused request's body) is
@@ -827,7 +617,9 @@ conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 			return 0;
 		}
 		if (c->state == CONN_WS)
-			return ws_writeable(c);
+			return wsconn_writeable(c);
+		if (c->state == CONN_SSE)
+			return sse_writeable(c);
 		return 0;
 	case LWS_CALLBACK_RAW_CLOSE:
 		if (c->relay)

@@ -19,6 +19,10 @@ frame_new(size_t len)
 	f->seq = 0;
 	f->t_us = 0;
 	f->hdr_len = 0;
+	f->sse = f->z = NULL;
+	f->sse_len = f->z_len = 0;
+	f->z_state = FRAME_Z_UNTRIED;
+	f->z_bits = 0;
 	f->buf[FRAME_PRE + len] = '\0';
 	live_count++;
 	live_bytes += frame_cost(f);
@@ -56,6 +60,10 @@ frame_unref(struct frame *f)
 		return;
 	live_count--;
 	live_bytes -= frame_cost(f);
+	if (f->sse)
+		free(f->sse - FRAME_PRE);
+	if (f->z)
+		free(f->z - FRAME_PRE);
 	free(f);
 }
 

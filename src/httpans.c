@@ -108,7 +108,7 @@ httpans_build(const struct http_answer *a, int head_only, size_t pre, size_t *le
 	if (a->status != 101) {
 		if (a->ctype)
 			n += snprintf(p + n, (size_t)(512 - n), "Content-Type: %s\r\n", a->ctype);
-		if (!no_body(a->status))
+		if (!no_body(a->status) && !a->stream)
 			n += snprintf(p + n, (size_t)(512 - n), "Content-Length: %zu\r\n", a->len);
 		n += snprintf(p + n, (size_t)(512 - n),
 			      "Cache-Control: %s\r\nX-Content-Type-Options: nosniff\r\nConnection: %s\r\n",

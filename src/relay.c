@@ -635,6 +635,7 @@ relay_destroy(struct relay *r)
 		cluster_free(&r->cl);
 		lws_sul_cancel(&r->sul_stop);
 		lws_sul_cancel(&r->sul_watchdog);
+		lws_sul_cancel(&r->sul_sse_hb);
 		if (r->up.state != UP_DISABLED)
 			r->up.state = UP_STOPPED;
 		upstream_free(&r->up);
@@ -657,6 +658,7 @@ relay_destroy(struct relay *r)
 	listener_free(&r->lis);
 	free(r->scratch);
 	r->scratch = NULL;
+	deflate_free(&r->deflater);
 	if (r->signal_fd >= 0)
 		close(r->signal_fd);
 	if (r->wake_fd >= 0)

@@ -17,8 +17,10 @@
 #include "filtab.h"
 #include "query.h"
 #include "relay.h"
+#include "deflate.h"
 #include "session.h"
 #include "tape_resume.h"
+#include "sseenc.h"
 
 _Static_assert(FRAME_PRE >= LWS_PRE, "frame headroom must cover LWS_PRE");
 
@@ -152,6 +154,12 @@ session_batch_end(struct relay *r)
 			lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 	}
 	r->flush_head = NULL;
+}
+
+int
+session_queue(struct session *s, struct frame *f)
+{
+	return push(s, f);
 }
 
 /* A filtered subscriber gets the same shared frame as everyone else, or
@@ -650,6 +658,25 @@ handle_message(struct session *s, const char *in, size_t len)
 	return 0;
 }
 
+/* The bytes that carry f to s (see enum session_wire), or NULL when out
+ * of memory. */
+static const unsigned char *
+wire_of(struct session *s, struct frame *f, size_t *len)
+{
+	struct relay *r = s->relay;
+
+	switch (s->wire) {
+	case SESSION_WIRE_SSE:
+		return sseenc_event(f, len);
+	case SESSION_WIRE_WS_DEFLATE:
+		return deflate_frame_wire(&r->deflater, f, (size_t)r->cfg.compression_min_bytes,
+					  s->z_bits, len);
+	default:
+		*len = frame_wire_len(f);
+		return frame_wire(f);
+	}
+}
+
 /* Drains the queue while the socket takes it. Consecutive frames are
  * copied, as whole wire frames, into one buffer and sent with one write
  * (LWS_WRITE_RAW: lws adds no framing), so a burst costs one syscall per
@@ -669,20 +696,23 @@ session_writeable(struct session *s)
 		size_t n = 0;
 		uint32_t k = 0;
 
-		while (k < s->q.count) {
-			struct frame *f = outq_at(&s->q, k);
+		const unsigned char *w = NULL;
+		size_t wl = 0;
 
-			if (n + frame_wire_len(f) > SCRATCH_BYTES)
+		while (k < s->q.count) {
+			w = wire_of(s, outq_at(&s->q, k), &wl);
+			if (!w)
+				return -1;
+			if (n + wl > SCRATCH_BYTES)
 				break;
-			memcpy(sb + n, frame_wire(f), frame_wire_len(f));
-			n += frame_wire_len(f);
+			memcpy(sb + n, w, wl);
+			n += wl;
 			k++;
 		}
 		if (!k) {
-			struct frame *f = outq_peek(&s->q);
-
-			if (lws_write(s->wsi, (unsigned char *)frame_wire(f), frame_wire_len(f),
-				      LWS_WRITE_RAW) < (int)frame_wire_len(f))
+			/* the first frame, too big for the buffer, goes alone
+			 * (every wire form has FRAME_PRE of headroom) */
+			if (lws_write(s->wsi, (unsigned char *)w, wl, LWS_WRITE_RAW) < (int)wl)
 				return -1;
 			k = 1;
 		} else if (lws_write(s->wsi, sb, n, LWS_WRITE_RAW) < (int)n)

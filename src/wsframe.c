@@ -40,11 +40,12 @@ void
 wsf_rx_free(struct wsf_rx *rx)
 {
 	size_t max = rx->max_message;
-	uint8_t server = rx->server;
+	uint8_t server = rx->server, rsv1 = rx->allow_rsv1;
 
 	free(rx->buf);
 	wsf_rx_init(rx, max);
 	rx->server = server;
+	rx->allow_rsv1 = rsv1;
 }
 
 int
@@ -130,6 +131,7 @@ static void
 end_message(struct wsf_rx *rx)
 {
 	rx->msg_op = 0;
+	rx->msg_rsv1 = 0;
 	rx->discard = 0;
 	rx->msg_len = 0;
 	rx->buf_len = 0;	/* the bytes stay readable until the next call */
@@ -190,10 +192,11 @@ end_frame(struct wsf_rx *rx, struct wsf_ev *ev, const char *data, size_t len)
 	}
 	ev->type = WSF_MESSAGE;
 	ev->binary = rx->msg_op == WSF_OP_BINARY;
+	ev->compressed = rx->msg_rsv1;
 	ev->data = data ? data : rx->buf_len ? rx->buf : "";
 	ev->len = data ? len : rx->buf_len;
 	end_message(rx);
-	if (!ev->binary && !wsf_utf8_valid(ev->data, ev->len)) {
+	if (!ev->binary && !ev->compressed && !wsf_utf8_valid(ev->data, ev->len)) {
 		fail(rx, ev, WSF_CLOSE_INVALID_DATA, "text message is not UTF-8", 0);
 		return -1;
 	}
@@ -250,6 +253,7 @@ start_frame(struct wsf_rx *rx, struct wsf_ev *ev)
 			return -1;
 		}
 		rx->msg_op = rx->opcode;
+		rx->msg_rsv1 = (h[0] & 0x40) != 0;
 		rx->msg_len = 0;
 		rx->discard = 0;
 		rx->buf_len = 0;
@@ -290,7 +294,9 @@ check_first_bytes(struct wsf_rx *rx, struct wsf_ev *ev)
 {
 	uint8_t b0 = rx->hdr[0], b1 = rx->hdr[1], op = b0 & 0x0f;
 
-	if (b0 & 0x70) {
+	/* RFC 7692 6: RSV1 marks a compressed message, on its first frame
+	 * only, and only once the extension was negotiated */
+	if ((b0 & 0x30) || ((b0 & 0x40) && !(rx->allow_rsv1 && (op == WSF_OP_TEXT || op == WSF_OP_BINARY)))) {
 		fail(rx, ev, WSF_CLOSE_PROTOCOL, "reserved bits set", 0);
 		return -1;
 	}
@@ -351,6 +357,7 @@ wsf_rx_next(struct wsf_rx *rx, const char *in, size_t len, struct wsf_ev *ev)
 
 	ev->type = WSF_NEED_MORE;
 	ev->binary = 0;
+	ev->compressed = 0;
 	ev->data = "";		/* never NULL, even for an empty payload */
 	ev->len = 0;
 	ev->code = 0;
