@@ -15,6 +15,7 @@
 #include "httpans.h"
 #include "relay.h"
 #include "source.h"
+#include "tape.h"
 #include "upstream.h"
 
 static void
@@ -136,6 +137,8 @@ status_json(struct relay *r)
 		c = cJSON_AddObjectToObject(chans, ch->name);
 		cJSON_AddNumberToObject(c, "subscribers", ch->n_members);
 		cJSON_AddNumberToObject(c, "seq", (double)ch->seq);
+		cJSON_AddStringToObject(c, "epoch", relay_channel_epoch(r, ch));
+		cJSON_AddBoolToObject(c, "taped", ch->tape_slot != 0);
 		cJSON_AddNumberToObject(c, "frames_in", (double)ch->frames_in);
 		cJSON_AddStringToObject(c, "upstream", upch_word(ch));
 		cJSON_AddBoolToObject(c, "joined", ch->up_state == UPCH_ACKED);
@@ -244,6 +247,7 @@ status_json(struct relay *r)
 	cJSON_AddNumberToObject(root, "frame_bytes_in_memory", (double)frame_live_bytes());
 	cJSON_AddStringToObject(root, "epoch", r->epoch);
 	cluster_json(r, root);
+	tape_status_json(r->tape, root);
 	cJSON_AddStringToObject(root, "version", UWRELAY_VERSION);
 	cJSON_AddNumberToObject(root, "uptime_seconds", (double)(now - r->start_ms) / 1000.0);
 	out = cJSON_PrintUnformatted(root);

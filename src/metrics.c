@@ -12,6 +12,7 @@
 #include "relay.h"
 #include "session.h"
 #include "source.h"
+#include "tape.h"
 #include "upstream.h"
 
 /* Upper bounds in microseconds; the last bucket is +Inf. */
@@ -230,6 +231,7 @@ metrics_text(struct relay *r)
 	fprintf(f, "uwrelay_fanout_latency_seconds_sum %.6f\n", (double)r->metrics.lat_sum_us / 1e6);
 	fprintf(f, "uwrelay_fanout_latency_seconds_count %llu\n",
 		(unsigned long long)r->metrics.lat_count);
+	tape_metrics(r->tape, f);
 	if (fclose(f)) {
 		free(buf);
 		return NULL;

@@ -24,6 +24,7 @@
 #include "relay.h"
 #include "session.h"
 #include "source.h"
+#include "tape.h"
 #include "upstream.h"
 
 #define SHUTDOWN_GRACE_MS 1000
@@ -65,12 +66,14 @@ relay_deliver(struct relay *r, struct reg_channel *ch, uint64_t seq, int64_t rec
 	ch->frames_in++;
 	ch->bytes_in += len;
 	ch->seq = seq;
-	f = envelope_data(ch->name, ch->name_len, seq, r->epoch, recv_ms, payload, len);
+	f = envelope_data(ch->name, ch->name_len, seq, relay_channel_epoch(r, ch), recv_ms, payload, len);
 	if (!f) {
 		log_msg(LOG_ERR, "relay: out of memory building a frame for '%s'", ch->name);
 		return -1;
 	}
 	f->t_us = t_us;
+	if (ch->tape_slot && r->tape)
+		tape_record(r->tape, ch->tape_slot - 1U, relay_channel_epoch(r, ch), seq, recv_ms, payload, len);
 	history_add(&ch->hist, f, (uint32_t)r->cfg.history_size, (size_t)r->cfg.history_max_bytes);
 	if (fanout)
 		session_fanout(r, ch, f);
@@ -402,6 +405,54 @@ relay_read_token(const struct config *cfg, char *why, size_t whylen)
 	return trim_token(buf, why, whylen);
 }
 
+/* ---- the tape ---- */
+
+static void
+tape_tick_cb(lws_sorted_usec_list_t *sul)
+{
+	struct relay *r = lws_container_of(sul, struct relay, sul_tape);
+
+	tape_tick(r->tape, clock_mono_ms());
+	lws_sul_schedule(r->ctx, 0, &r->sul_tape, tape_tick_cb, LWS_US_PER_SEC);
+}
+
+/* Opens the tape and subscribes the relay itself to tape.channels, so they
+ * stay joined whether or not a browser wants them (a join like any other,
+ * through the upstream budget). A standalone relay continues each taped
+ * channel's epoch and seq from the tape; an ingest takes the cluster's
+ * (seqs are given out in Redis). An edge records nothing: the ingest that
+ * holds the UW link does. Returns 0, or -1 out of memory (logged). */
+static int
+start_tape(struct relay *r)
+{
+	if (!r->cfg.tape_path[0])
+		return 0;
+	if (r->cfg.cluster_mode == CLUSTER_EDGE) {
+		log_msg(LOG_WARN, "tape: ignored on a cluster edge: the ingest holding the UW link records");
+		return 0;
+	}
+	r->tape = tape_open(r->cfg.tape_path, r->cfg.tape_channels, r->cfg.n_tape_channels, r->epoch,
+			    r->cfg.tape_max_age_s, r->cfg.tape_max_bytes);
+	if (!r->tape)
+		return -1;
+	for (size_t i = 0; i < tape_n_channels(r->tape); i++) {
+		const char *name = tape_channel_name(r->tape, i);
+		struct reg_channel *ch;
+
+		if (registry_subscribe(&r->reg, &r->tape_sub, name, strlen(name), &ch) == REG_ERR) {
+			log_msg(LOG_ERR, "tape: out of memory");
+			return -1;
+		}
+		ch->tape_slot = (uint16_t)(i + 1);
+		if (r->cfg.cluster_mode == CLUSTER_STANDALONE) {
+			ch->epoch = tape_epoch(r->tape);
+			ch->seq = tape_last_seq(r->tape, i);
+		}
+	}
+	lws_sul_schedule(r->ctx, 0, &r->sul_tape, tape_tick_cb, LWS_US_PER_SEC);
+	return 0;
+}
+
 /* ---- lifecycle ---- */
 
 static void
@@ -537,7 +588,7 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 	log_msg(LOG_INFO, "relay: uwrelay %s listening on %s://%s:%lld/ (epoch %s)", UWRELAY_VERSION,
 		r->cfg.listen_tls_cert[0] ? "https" : "http", r->cfg.listen_address,
 		(long long)r->cfg.listen_port, r->epoch);
-	if (cluster_init(&r->cl, r))
+	if (start_tape(r) || cluster_init(&r->cl, r))
 		return -1;
 	if (r->cfg.cluster_mode == CLUSTER_STANDALONE)
 		upstream_start(&r->up);
@@ -551,6 +602,11 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 		if (r->cfg.cluster_mode == CLUSTER_INGEST && !r->token)
 			log_msg(LOG_ERR, "cluster: this ingest has no UW token (%s): it will never take "
 				"the UW link", r->up.disabled_reason);
+	}
+	for (size_t i = 0; r->tape && i < tape_n_channels(r->tape); i++) {
+		const char *name = tape_channel_name(r->tape, i);
+
+		relay_channel_changed(r, registry_find(&r->reg, name, strlen(name)));
 	}
 	notify_ready(r);
 	return 0;
@@ -593,6 +649,7 @@ relay_destroy(struct relay *r)
 		cluster_free(&r->cl);
 		lws_sul_cancel(&r->sul_stop);
 		lws_sul_cancel(&r->sul_watchdog);
+		lws_sul_cancel(&r->sul_tape);
 		if (r->up.state != UP_DISABLED)
 			r->up.state = UP_STOPPED;
 		upstream_free(&r->up);
@@ -600,6 +657,8 @@ relay_destroy(struct relay *r)
 		r->ctx = NULL;
 	}
 	upstream_free(&r->up);
+	tape_close(r->tape);
+	r->tape = NULL;
 	registry_free(&r->reg);
 	sources_free(r);
 	access_free(&r->access);

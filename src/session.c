@@ -131,7 +131,8 @@ session_fanout(struct relay *r, struct reg_channel *ch, struct frame *f)
 {
 	(void)r;
 	for (uint32_t i = 0; i < ch->n_members; i++)
-		push(ch->members[i]->sub->owner, f);
+		if (ch->members[i]->sub->owner)	/* NULL: the tape's own subscription */
+			push(ch->members[i]->sub->owner, f);
 }
 
 void
@@ -148,7 +149,7 @@ session_notice(struct session *s, const char *data_json)
 void
 session_channel_notice(struct relay *r, struct reg_channel *ch, const char *data_json)
 {
-	struct frame *f = envelope_notice(r->epoch, (int64_t)clock_now_ms(), data_json);
+	struct frame *f = envelope_notice(relay_channel_epoch(r, ch), (int64_t)clock_now_ms(), data_json);
 
 	if (!f)
 		return;
@@ -189,17 +190,29 @@ session_broadcast_upstream(struct relay *r, int up, const char *reason)
 	}
 }
 
+/* Sends o as a $relay notice under epoch and frees it. */
+static void
+notice_obj_epoch(struct session *s, cJSON *o, const char *epoch)
+{
+	char *txt = o ? cJSON_PrintUnformatted(o) : NULL;
+	struct frame *f;
+
+	cJSON_Delete(o);
+	if (!txt)
+		return;
+	f = envelope_notice(epoch, (int64_t)clock_now_ms(), txt);
+	free(txt);
+	if (f) {
+		push(s, f);
+		frame_unref(f);
+	}
+}
+
 /* Sends o as a $relay notice and frees it. */
 static void
 notice_obj(struct session *s, cJSON *o)
 {
-	char *txt = o ? cJSON_PrintUnformatted(o) : NULL;
-
-	cJSON_Delete(o);
-	if (txt) {
-		session_notice(s, txt);
-		free(txt);
-	}
+	notice_obj_epoch(s, o, s->relay->epoch);
 }
 
 static cJSON *
@@ -237,12 +250,12 @@ replay(struct session *s, struct reg_channel *ch, const struct resume *rs)
 	uint64_t first = history_first_seq(h), last = ch->seq;
 	cJSON *o;
 
-	if (rs->epoch[0] && strcmp(rs->epoch, r->epoch)) {
+	if (rs->epoch[0] && strcmp(rs->epoch, relay_channel_epoch(r, ch))) {
 		o = notice_new("gap", ch->name);
 		cJSON_AddStringToObject(o, "reason", "epoch");
 		cJSON_AddStringToObject(o, "message",
 					"the relay restarted since that epoch: missed frames are not recoverable");
-		notice_obj(s, o);
+		notice_obj_epoch(s, o, relay_channel_epoch(r, ch));
 		return;
 	}
 	if (rs->since >= last)
@@ -341,7 +354,8 @@ subscribe(struct session *s, const char *name, size_t len, const struct resume *
 
 		cJSON_AddNumberToObject(o, "seq", (double)ch->seq);
 		cJSON_AddStringToObject(o, "upstream", relay_upstream_word(r));
-		notice_obj(s, o);
+		/* under the channel's epoch: a client resumes with it */
+		notice_obj_epoch(s, o, relay_channel_epoch(r, ch));
 	}
 	if (rs && rs->has_since && !cluster_defer_resume(&r->cl, ch, s, rs->since, rs->epoch))
 		replay(s, ch, rs);
