@@ -118,6 +118,39 @@ class TestTape(harness.IntegrationTest):
         self.assertEqual((e["seq"], e["epoch"]), (1, st["epoch"]))
         self.assertEqual(self.tape()["recorded"], 2, "only taped channels are recorded")
 
+    def test_readme_queries(self):
+        """The README's example queries give what the same question asked in Python gives."""
+        with open(os.path.join(harness.REPO, "README.md")) as f:
+            readme = f.read()
+        sec = readme[readme.index("## Your tape"):readme.index("## Scaling out")]
+        block = sec[sec.index("-- today's SPY"):]
+        block = block[:block.index("```")]
+        queries = [q.strip() for q in block.split(";") if q.strip()]
+        self.assertEqual(len(queries), 3)
+        self.start()
+        self.wait_joined(FLOW, NEWS)
+        self.sim.publish(FLOW, 400)
+        self.sim.publish(NEWS, 100)
+        self.wait_recorded(500)
+        db = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True)
+        try:
+            got = [db.execute(q).fetchall() for q in queries]
+        finally:
+            db.close()
+        flow = [json.loads(p) for c, _, _, _, p in rows(self.db) if c == FLOW]
+        news = [(ts, json.loads(p)) for c, _, _, ts, p in rows(self.db) if c == NEWS]
+        big_spy = [a["option_chain"] for a in flow if a["ticker"] == "SPY" and a["total_premium"] > 1e6]
+        self.assertEqual([chain for _, chain, _ in got[0]], big_spy)
+        per = {}
+        for a in flow:
+            n, p = per.get(a["ticker"], (0, 0))
+            per[a["ticker"]] = (n + 1, p + a["total_premium"])
+        top = sorted(per.items(), key=lambda kv: -kv[1][1])[:10]
+        self.assertEqual([(t, n, p) for t, n, p in got[1]], [(t, n, p) for t, (n, p) in top])
+        nvda = [h["headline"] for ts, h in sorted(news, key=lambda x: -x[0]) if "NVDA" in h["tickers"]][:20]
+        self.assertEqual(sorted(h for _, h in got[2]), sorted(nvda))
+        self.assertTrue(got[1], "the sim's flow gave no ticker at all")
+
     def test_retention_by_age_keeps_seq(self):
         self.start(tape=self.tape_cfg(retention={"max_age": "1s", "max_bytes": 0}))
         self.wait_joined(FLOW)
