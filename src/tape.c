@@ -219,8 +219,11 @@ db_open(struct tape *t, int at_start)
 		goto bad;
 	}
 	/* the first read of the file: a file that is not SQLite fails here,
-	 * before anything is written to it */
-	rc = sqlite3_prepare_v2(t->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+	 * before anything is written to it. 8 KiB pages (a new file only)
+	 * hold seven 1 KB frames where 4 KiB ones hold three: 15 % less file */
+	rc = sqlite3_exec(t->db, "PRAGMA page_size=8192", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(t->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW || strcmp((const char *)sqlite3_column_text(st, 0), "wal")) {
@@ -234,6 +237,8 @@ db_open(struct tape *t, int at_start)
 	st = NULL;
 	if ((rc = exec(t, "PRAGMA synchronous=NORMAL")) != SQLITE_OK ||
 	    (rc = exec(t, "PRAGMA journal_size_limit=" "67108864")) != SQLITE_OK ||
+	    /* a checkpoint (and its fsyncs) every 32 MiB of WAL, not every 4 MiB */
+	    (rc = exec(t, "PRAGMA wal_autocheckpoint=4096")) != SQLITE_OK ||
 	    (rc = exec(t, SCHEMA)) != SQLITE_OK) {
 		set_error(t, "cannot create the tape's tables", rc);
 		goto bad;
