@@ -131,6 +131,20 @@ sources_same(const struct config *a, const struct config *b)
 	return 1;
 }
 
+/* The tape's file, channels and retention are fixed for the run (the
+ * writer thread holds its own copy). */
+static int
+tape_same(const struct config *a, const struct config *b)
+{
+	if (strcmp(a->tape_path, b->tape_path) || a->n_tape_channels != b->n_tape_channels ||
+	    a->tape_max_age_s != b->tape_max_age_s || a->tape_max_bytes != b->tape_max_bytes)
+		return 0;
+	for (size_t k = 0; k < a->n_tape_channels; k++)
+		if (strcmp(a->tape_channels[k], b->tape_channels[k]))
+			return 0;
+	return 1;
+}
+
 /* SIGHUP: a new config replaces the old one unless it is broken. What
  * cannot change without a restart (listener, TLS trust) is kept and said. */
 static void
@@ -160,6 +174,8 @@ reload(struct relay *r)
 		log_msg(LOG_WARN, "relay: upstream ca_file or token_file changed: that needs a restart");
 	if (str_differs(nc.rest_url, r->cfg.rest_url) || !sources_same(&nc, &r->cfg))
 		log_msg(LOG_WARN, "relay: upstream.rest_url or sources changed: that needs a restart");
+	if (!tape_same(&nc, &r->cfg))
+		log_msg(LOG_WARN, "relay: the tape section changed: that needs a restart");
 	{
 		struct access na;
 
