@@ -43,9 +43,9 @@ class TestTape(harness.IntegrationTest):
     def start(self, sim_kw=None, tape=None, **over):
         self.db = (tape or {}).get("path") or os.path.join(self.tmp, "tape.db")
         self.sim = self.start_sim(**(sim_kw or {"record": True}))
+        over.setdefault("upstream", {"leave_delay": 0})
+        over.setdefault("clients", {"max_msg_rate": 10000})
         self.cfg = harness.relay_config(harness.free_port(), self.sim.url(),
-                                        upstream={"leave_delay": 0},
-                                        clients={"max_msg_rate": 10000},
                                         tape=tape or self.tape_cfg(), **over)
         self.relay = self.start_relay(self.cfg)
         self.relay.wait_connected(10)
@@ -216,6 +216,38 @@ class TestTape(harness.IntegrationTest):
         # every frame is either stored or counted as not stored
         self.assertEqual(len(seqs) + failed_before, 48)
         self.assertTrue(rows(self.db, "PRAGMA integrity_check") == [("ok",)])
+
+    def test_writer_held_up_drops_and_counts_never_blocks_relaying(self):
+        """Another program holds the tape's write lock (as a slow disk would hold the writer):
+        the buffers (2 x 16 MiB) fill, later frames are relayed but counted as not recorded."""
+        self.start(upstream={"leave_delay": 0, "max_frame": 8 << 20},
+                   clients={"max_msg_rate": 10000, "max_queue_bytes": 128 << 20})
+        self.wait_joined(FLOW)
+        c = self.client(self.relay, "/api/stream/ws/flow")
+        expect_subscribed(c, FLOW)
+        self.sim.publish(FLOW, 1)
+        recv_data(c, 1, channel=FLOW)
+        self.wait_recorded(1)
+        lock = sqlite3.connect(self.db, isolation_level=None, timeout=10)
+        try:
+            lock.execute("BEGIN IMMEDIATE")
+            self.sim.publish(FLOW, 12, size=4 << 20)
+            self.assertEqual([e["seq"] for e, _ in recv_data(c, 12, timeout=30, channel=FLOW)],
+                             list(range(2, 14)), "relaying went on while the tape was held up")
+            wait_until(lambda: self.tape()["not_recorded"]["queue_full"] > 0, 20,
+                       msg="frames beyond the buffers counted")
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        self.sim.publish(FLOW, 2)
+        recv_data(c, 2, timeout=20, channel=FLOW)
+        wait_until(lambda: 15 in [s for s, in rows(self.db, "SELECT seq FROM frames")], 40,
+                   msg="recording again after the lock went")
+        t = self.tape()
+        seqs = [s for s, in rows(self.db, "SELECT seq FROM frames ORDER BY seq")]
+        self.assertEqual(seqs[0], 1)
+        self.assertEqual(seqs[-2:], [14, 15])
+        self.assertEqual(len(seqs) + t["not_recorded"]["total"], 15, "each frame stored or counted")
 
     def test_sigkill_while_writing_leaves_a_sound_file(self):
         self.start(sim_kw={"rate": 3000, "size": 1000})
