@@ -2,7 +2,7 @@
  * SQLite file (schema in README "Your tape").
  *
  * One writer thread owns the database. The event loop hands each frame
- * over with tape_record(), which copies it into a bounded buffer (tapeq.h)
+ * over with tape_record(), which copies it into a bounded buffer (tapebuf.h)
  * under a mutex that the writer holds only to swap buffers, never across
  * disk I/O: the loop never waits on the disk, and when the buffer is full
  * the frame is counted as not recorded instead. The writer stores each

@@ -9,12 +9,12 @@
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "tapeq.h"
+#include "tapebuf.h"
 
 struct tapedb {
 	/* set by the caller before tapedb_open */
 	const char *path;
-	char *const *names;	/* the taped channels, index = tapeq_rec.chan */
+	char *const *names;	/* the taped channels, index = tapebuf_rec.chan */
 	size_t n;
 	char epoch[17];		/* in: this run's fresh epoch; out (at start): the one to use */
 	uint64_t *last_seq;	/* out (at start): per channel, the last seq the tape holds */
@@ -34,7 +34,7 @@ int tapedb_open(struct tapedb *d, int at_start);
  * seq as its high-water mark in meta. *bytes gets the payload bytes,
  * *newest the newest receive time (if newer). Returns an SQLite code; on
  * error nothing of q is stored. */
-int tapedb_write(struct tapedb *d, const struct tapeq *q, uint64_t *bytes, int64_t *newest);
+int tapedb_write(struct tapedb *d, const struct tapebuf *q, uint64_t *bytes, int64_t *newest);
 /* Deletes the oldest frames older than max_age_s or beyond max_bytes of
  * pages in use (to 90 % of it), 0 = no limit, in small transactions; then
  * measures the file. Returns an SQLite code. */

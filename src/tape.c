@@ -31,7 +31,7 @@
 #include "log.h"
 #include "tape.h"
 #include "tapedb.h"
-#include "tapeq.h"
+#include "tapebuf.h"
 
 #define QUEUE_BYTES (16u << 20)		/* per buffer; two of them */
 #define BATCH_MS 50			/* the longest a frame waits in the buffer */
@@ -54,7 +54,7 @@ struct tape {
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct tapeq q[2];
+	struct tapebuf q[2];
 	int front;		/* the buffer the loop appends to */
 	int stop;
 	pthread_t thr;
@@ -121,7 +121,7 @@ writer_main(void *arg)
 	pthread_mutex_lock(&t->mu);
 	for (;;) {
 		uint64_t now = clock_mono_ms(), wake = now + 60000;
-		struct tapeq *q = &t->q[t->front], *batch = NULL;
+		struct tapebuf *q = &t->q[t->front], *batch = NULL;
 		int retry_due = now >= t->retry_at, ret_due = 0, open_due, rc;
 
 		if (q->n && (t->stop || (retry_due && (q->len >= q->cap / 4 || now >= q->first_ms + BATCH_MS))))
@@ -158,7 +158,7 @@ writer_main(void *arg)
 			t->state = TS_FAILING;
 			if (batch) {
 				t->write_failed += batch->n;
-				tapeq_clear(batch);
+				tapebuf_clear(batch);
 			}
 			continue;
 		}
@@ -184,7 +184,7 @@ writer_main(void *arg)
 				t->write_failed += batch->n;
 				t->state = TS_FAILING;
 			}
-			tapeq_clear(batch);
+			tapebuf_clear(batch);
 			pthread_mutex_unlock(&t->mu);
 			if (rc != SQLITE_OK) {
 				note_error(t);
@@ -246,7 +246,7 @@ tape_open(const char *path, char *const *channels, size_t n, const char *fresh_e
 	t->last_given = calloc(n ? n : 1, sizeof(*t->last_given));
 	t->given_at_stop = calloc(n ? n : 1, sizeof(*t->given_at_stop));
 	if (!t->path || !t->names || !t->last_seq || !t->last_given || !t->given_at_stop ||
-	    tapeq_init(&t->q[0], QUEUE_BYTES) || tapeq_init(&t->q[1], QUEUE_BYTES))
+	    tapebuf_init(&t->q[0], QUEUE_BYTES) || tapebuf_init(&t->q[1], QUEUE_BYTES))
 		goto oom;
 	t->n_chan = n;
 	for (size_t i = 0; i < n; i++)
@@ -311,8 +311,8 @@ tape_close(struct tape *t)
 	free(t->last_given);
 	free(t->given_at_stop);
 	free(t->path);
-	tapeq_free(&t->q[0]);
-	tapeq_free(&t->q[1]);
+	tapebuf_free(&t->q[0]);
+	tapebuf_free(&t->q[1]);
 	pthread_cond_destroy(&t->cv);
 	pthread_mutex_destroy(&t->mu);
 	free(t);
@@ -346,22 +346,22 @@ void
 tape_record(struct tape *t, size_t i, const char *epoch, uint64_t seq, int64_t ts, const char *payload,
 	    size_t len)
 {
-	struct tapeq *q;
+	struct tapebuf *q;
 
 	if (i >= t->n_chan)
 		return;
 	t->last_given[i] = seq;
 	pthread_mutex_lock(&t->mu);
 	q = &t->q[t->front];
-	if (tapeq_put(q, (uint16_t)i, epoch, seq, ts, payload, len)) {
-		if (tapeq_rec_size(len) > q->cap)
+	if (tapebuf_put(q, (uint16_t)i, epoch, seq, ts, payload, len)) {
+		if (tapebuf_rec_size(len) > q->cap)
 			t->dropped_big++;
 		else
 			t->dropped_full++;
 	} else if (q->n == 1) {
 		q->first_ms = clock_mono_ms();
 		pthread_cond_signal(&t->cv);
-	} else if (q->len >= q->cap / 4 && q->len - tapeq_rec_size(len) < q->cap / 4)
+	} else if (q->len >= q->cap / 4 && q->len - tapebuf_rec_size(len) < q->cap / 4)
 		pthread_cond_signal(&t->cv);
 	pthread_mutex_unlock(&t->mu);
 }

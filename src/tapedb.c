@@ -219,9 +219,9 @@ bad:
  * as its high-water mark. Returns an SQLite code; on error nothing of it
  * is stored. */
 static int
-write_batch(struct tapedb *d, const struct tapeq *q, uint64_t *bytes, int64_t *newest)
+write_batch(struct tapedb *d, const struct tapebuf *q, uint64_t *bytes, int64_t *newest)
 {
-	const struct tapeq_rec *rec;
+	const struct tapebuf_rec *rec;
 	const char *p;
 	size_t off = 0;
 	uint64_t *hi = calloc(d->n, sizeof(*hi));
@@ -236,7 +236,7 @@ write_batch(struct tapedb *d, const struct tapeq *q, uint64_t *bytes, int64_t *n
 		fail(d, "cannot store frames", rc);
 		goto out;
 	}
-	while ((rec = tapeq_next(q, &off, &p))) {
+	while ((rec = tapebuf_next(q, &off, &p))) {
 		sqlite3_reset(d->ins);
 		sqlite3_bind_text(d->ins, 1, d->names[rec->chan], -1, SQLITE_STATIC);
 		sqlite3_bind_text(d->ins, 2, rec->epoch, 16, SQLITE_STATIC);
@@ -422,7 +422,7 @@ tapedb_open(struct tapedb *d, int at_start)
 }
 
 int
-tapedb_write(struct tapedb *d, const struct tapeq *q, uint64_t *bytes, int64_t *newest)
+tapedb_write(struct tapedb *d, const struct tapebuf *q, uint64_t *bytes, int64_t *newest)
 {
 	return write_batch(d, q, bytes, newest);
 }

@@ -1,19 +1,19 @@
-/* tapeq.c: the packed frame buffer between the loop and the tape writer. */
+/* tapebuf.c: the packed frame buffer between the loop and the tape writer. */
 #include <stdlib.h>
 #include <string.h>
-#include "tapeq.h"
+#include "tapebuf.h"
 
 /* Headers stay 8-byte aligned: each record is padded to a multiple of 8. */
 #define ALIGN8(n) (((n) + 7) & ~(size_t)7)
 
 size_t
-tapeq_rec_size(size_t len)
+tapebuf_rec_size(size_t len)
 {
-	return ALIGN8(sizeof(struct tapeq_rec) + len);
+	return ALIGN8(sizeof(struct tapebuf_rec) + len);
 }
 
 int
-tapeq_init(struct tapeq *q, size_t cap)
+tapebuf_init(struct tapebuf *q, size_t cap)
 {
 	memset(q, 0, sizeof(*q));
 	q->p = malloc(cap ? cap : 1);
@@ -24,22 +24,22 @@ tapeq_init(struct tapeq *q, size_t cap)
 }
 
 void
-tapeq_free(struct tapeq *q)
+tapebuf_free(struct tapebuf *q)
 {
 	free(q->p);
 	memset(q, 0, sizeof(*q));
 }
 
 int
-tapeq_put(struct tapeq *q, uint16_t chan, const char epoch[16], uint64_t seq, int64_t ts,
+tapebuf_put(struct tapebuf *q, uint16_t chan, const char epoch[16], uint64_t seq, int64_t ts,
 	  const char *payload, size_t len)
 {
-	struct tapeq_rec h;
+	struct tapebuf_rec h;
 	size_t need;
 
 	if (len > UINT32_MAX)
 		return -1;
-	need = tapeq_rec_size(len);
+	need = tapebuf_rec_size(len);
 	if (need > q->cap - q->len)
 		return -1;
 	memset(&h, 0, sizeof(h));
@@ -56,21 +56,21 @@ tapeq_put(struct tapeq *q, uint16_t chan, const char epoch[16], uint64_t seq, in
 	return 0;
 }
 
-const struct tapeq_rec *
-tapeq_next(const struct tapeq *q, size_t *off, const char **payload)
+const struct tapebuf_rec *
+tapebuf_next(const struct tapebuf *q, size_t *off, const char **payload)
 {
-	const struct tapeq_rec *h;
+	const struct tapebuf_rec *h;
 
 	if (*off >= q->len)
 		return NULL;
-	h = (const struct tapeq_rec *)(const void *)(q->p + *off);
+	h = (const struct tapebuf_rec *)(const void *)(q->p + *off);
 	*payload = (const char *)(q->p + *off + sizeof(*h));
-	*off += tapeq_rec_size(h->len);
+	*off += tapebuf_rec_size(h->len);
 	return h;
 }
 
 void
-tapeq_clear(struct tapeq *q)
+tapebuf_clear(struct tapebuf *q)
 {
 	q->len = 0;
 	q->n = 0;

@@ -1,86 +1,86 @@
-/* test_tapeq.c: the tape's frame buffer (tapeq.c) and the tape: section of
+/* test_tapebuf.c: the tape's frame buffer (tapebuf.c) and the tape: section of
  * the configuration (durations like 7d, sizes like 2G, channel checks). */
 #include <string.h>
 #include "check.h"
 #include "config.h"
-#include "tapeq.h"
+#include "tapebuf.h"
 
 static const char E[16] = "0123456789abcdef";
 
 static void
-tapeq_round_trip_keeps_bytes_and_order(void)
+tapebuf_round_trip_keeps_bytes_and_order(void)
 {
-	struct tapeq q;
-	const struct tapeq_rec *r;
+	struct tapebuf q;
+	const struct tapebuf_rec *r;
 	const char *p;
 	size_t off = 0;
 
-	CHECK_EQ_INT(tapeq_init(&q, 4096), 0);
-	CHECK_EQ_INT(tapeq_put(&q, 0, E, 1, 1000, "{\"a\":1}", 7), 0);
-	CHECK_EQ_INT(tapeq_put(&q, 3, E, 2, 1001, "", 0), 0);
-	CHECK_EQ_INT(tapeq_put(&q, 1, E, 99, -5, "xyz\0w", 5), 0);
+	CHECK_EQ_INT(tapebuf_init(&q, 4096), 0);
+	CHECK_EQ_INT(tapebuf_put(&q, 0, E, 1, 1000, "{\"a\":1}", 7), 0);
+	CHECK_EQ_INT(tapebuf_put(&q, 3, E, 2, 1001, "", 0), 0);
+	CHECK_EQ_INT(tapebuf_put(&q, 1, E, 99, -5, "xyz\0w", 5), 0);
 	CHECK_EQ_UINT(q.n, 3);
-	r = tapeq_next(&q, &off, &p);
+	r = tapebuf_next(&q, &off, &p);
 	CHECK(r && r->chan == 0 && r->seq == 1 && r->ts == 1000 && r->len == 7);
 	CHECK_MEM(p, r->len, "{\"a\":1}", 7);
 	CHECK_MEM(r->epoch, 16, E, 16);
-	r = tapeq_next(&q, &off, &p);
+	r = tapebuf_next(&q, &off, &p);
 	CHECK(r && r->chan == 3 && r->seq == 2 && r->len == 0);
-	r = tapeq_next(&q, &off, &p);
+	r = tapebuf_next(&q, &off, &p);
 	CHECK(r && r->chan == 1 && r->seq == 99 && r->ts == -5);
 	CHECK_MEM(p, 5, "xyz\0w", 5);
-	CHECK(tapeq_next(&q, &off, &p) == NULL);
+	CHECK(tapebuf_next(&q, &off, &p) == NULL);
 	CHECK_EQ_UINT(off, q.len);
-	tapeq_free(&q);
+	tapebuf_free(&q);
 }
 
 static void
-tapeq_full_refuses_without_change(void)
+tapebuf_full_refuses_without_change(void)
 {
-	struct tapeq q;
+	struct tapebuf q;
 	char big[300];
 	size_t len;
 	uint32_t n = 0;
 
 	memset(big, 'x', sizeof(big));
-	CHECK_EQ_INT(tapeq_init(&q, 1024), 0);
-	while (!tapeq_put(&q, 0, E, n + 1, 0, big, sizeof(big)))
+	CHECK_EQ_INT(tapebuf_init(&q, 1024), 0);
+	while (!tapebuf_put(&q, 0, E, n + 1, 0, big, sizeof(big)))
 		n++;
-	CHECK_EQ_UINT(n, 1024 / tapeq_rec_size(sizeof(big)));
+	CHECK_EQ_UINT(n, 1024 / tapebuf_rec_size(sizeof(big)));
 	len = q.len;
-	CHECK_EQ_INT(tapeq_put(&q, 0, E, 77, 0, big, sizeof(big)), -1);
+	CHECK_EQ_INT(tapebuf_put(&q, 0, E, 77, 0, big, sizeof(big)), -1);
 	CHECK_EQ_UINT(q.len, len);
 	CHECK_EQ_UINT(q.n, n);
 	/* a small one still fits where a big one did not */
-	if (q.cap - q.len >= tapeq_rec_size(1))
-		CHECK_EQ_INT(tapeq_put(&q, 0, E, 78, 0, "y", 1), 0);
-	tapeq_clear(&q);
+	if (q.cap - q.len >= tapebuf_rec_size(1))
+		CHECK_EQ_INT(tapebuf_put(&q, 0, E, 78, 0, "y", 1), 0);
+	tapebuf_clear(&q);
 	CHECK_EQ_UINT(q.n, 0);
 	CHECK_EQ_UINT(q.len, 0);
-	CHECK_EQ_INT(tapeq_put(&q, 0, E, 79, 0, big, sizeof(big)), 0);
-	tapeq_free(&q);
+	CHECK_EQ_INT(tapebuf_put(&q, 0, E, 79, 0, big, sizeof(big)), 0);
+	tapebuf_free(&q);
 }
 
 static void
-tapeq_larger_than_capacity_refused(void)
+tapebuf_larger_than_capacity_refused(void)
 {
-	struct tapeq q;
+	struct tapebuf q;
 	static char huge[2048];
 
-	CHECK_EQ_INT(tapeq_init(&q, 1024), 0);
-	CHECK_EQ_INT(tapeq_put(&q, 0, E, 1, 0, huge, sizeof(huge)), -1);
+	CHECK_EQ_INT(tapebuf_init(&q, 1024), 0);
+	CHECK_EQ_INT(tapebuf_put(&q, 0, E, 1, 0, huge, sizeof(huge)), -1);
 	CHECK_EQ_UINT(q.n, 0);
-	CHECK(tapeq_rec_size(sizeof(huge)) > q.cap);
-	tapeq_free(&q);
-	tapeq_free(&q);		/* twice is harmless */
+	CHECK(tapebuf_rec_size(sizeof(huge)) > q.cap);
+	tapebuf_free(&q);
+	tapebuf_free(&q);		/* twice is harmless */
 }
 
 static void
-tapeq_records_aligned(void)
+tapebuf_records_aligned(void)
 {
 	for (size_t len = 0; len < 40; len++)
-		CHECK_EQ_UINT(tapeq_rec_size(len) % 8, 0);
-	CHECK(tapeq_rec_size(0) >= sizeof(struct tapeq_rec));
+		CHECK_EQ_UINT(tapebuf_rec_size(len) % 8, 0);
+	CHECK(tapebuf_rec_size(0) >= sizeof(struct tapebuf_rec));
 }
 
 static char err[512];
@@ -170,10 +170,10 @@ config_tape_errors(void)
 	}
 }
 
-CHECK_MAIN(CHECK_TEST(tapeq_round_trip_keeps_bytes_and_order),
-	   CHECK_TEST(tapeq_full_refuses_without_change),
-	   CHECK_TEST(tapeq_larger_than_capacity_refused),
-	   CHECK_TEST(tapeq_records_aligned),
+CHECK_MAIN(CHECK_TEST(tapebuf_round_trip_keeps_bytes_and_order),
+	   CHECK_TEST(tapebuf_full_refuses_without_change),
+	   CHECK_TEST(tapebuf_larger_than_capacity_refused),
+	   CHECK_TEST(tapebuf_records_aligned),
 	   CHECK_TEST(config_tape_defaults),
 	   CHECK_TEST(config_tape_keys),
 	   CHECK_TEST(config_tape_errors))
