@@ -15,6 +15,7 @@
 #   READS="prompt batch"     how the fan-out subscribers read
 #   RELAY_CPU=0 TOOL_CPU=1   cores for the target and for the load tool
 #   UWRELAY_BIN=path         use this binary instead of building /tmp/benchrelay
+#   TAPE=1                   uwrelay also records flow-alerts to a tape (a new file each run)
 #   OUT=dir                  where raw.jsonl and tables.md go (default /tmp/uwbench-results/DATE)
 #   UPDATE_DOC=1             also replace the results section of docs/BENCHMARKS.md
 #   BASE_PORT=19400          ports BASE..BASE+5 on 127.0.0.1
@@ -105,6 +106,26 @@ upstream:
 clients: {max_queue_bytes: 8388608, max_connections: 100000, max_per_ip: 100000}
 log: {level: warn}
 EOF
+	# TAPE=1: the benchmarked channel is also recorded (README, "Your tape"), into a new file
+	if [ "${TAPE:-0}" = 1 ]; then
+		rm -f "$WORK"/tape.db*
+		cat >> "$WORK/relay.yaml" <<EOF
+tape: {path: $WORK/tape.db, channels: [flow-alerts], retention: {max_age: 0, max_bytes: 0}}
+EOF
+	fi
+}
+
+# With TAPE=1, after a run: what the tape holds, beside what the tool counted.
+tape_report() {
+	[ "${TAPE:-0}" = 1 ] || return 0
+	"$py" - "$WORK/tape.db" "$1" <<'PY' >&2 || true
+import os, sqlite3, sys
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+n, = db.execute("SELECT COUNT(*) FROM frames").fetchone()
+size = sum(os.path.getsize(sys.argv[1] + x) for x in ("", "-wal") if os.path.exists(sys.argv[1] + x))
+line = open(sys.argv[2]).read().strip().splitlines()[-1:] or ["{}"]
+print("  tape: %d frames recorded, %.1f MB on disk (%s)" % (n, size / 1e6, line[0][:160]))
+PY
 }
 
 # Tags the tool's JSON with the scenario and target, and appends it to raw.jsonl.
@@ -149,6 +170,7 @@ run_uwrelay() {
 	wait "$rp" 2>/dev/null || true
 	started_pids=()
 	grep -v 'plain ws://\|connect failed\|connection lost' "$WORK/relay.log" | head -n 5 >&2 || true
+	tape_report "$WORK/out.json"
 	cat "$WORK/out.json.err" >&2
 	record "$sc" uwrelay "$rep" "$WORK/out.json"
 }

@@ -88,8 +88,12 @@ struct config {
 	double cluster_lock_ttl;	/* the UW link lock's expiry */
 	double cluster_interest_ttl;	/* how long an edge's wish to read a channel lasts */
 	double cluster_redis_timeout;	/* a Redis answer later than this drops the link */
-	/* tape (the SQLite file of recorded frames; read by history and resume) */
-	char *tape_path;		/* "" = no tape */
+	/* tape (durable history on disk, tape.c) */
+	char tape_path[4096];		/* SQLite file; "" = no tape */
+	char **tape_channels;		/* always joined and recorded */
+	size_t n_tape_channels;
+	int64_t tape_max_age_s;		/* retention by age, seconds; 0 = unbounded */
+	int64_t tape_max_bytes;		/* retention by size, bytes; 0 = unbounded */
 };
 
 enum cluster_mode { CLUSTER_STANDALONE = 0, CLUSTER_INGEST, CLUSTER_EDGE };

@@ -21,6 +21,7 @@
 
 struct relay;
 struct history_job;
+struct reg_channel;
 
 /* Answers the history request with query string query[0..qlen) (may be
  * NULL); ndjson: the client asked for application/x-ndjson in Accept.
@@ -33,8 +34,8 @@ int history_api_request(struct relay *r, const char *query, size_t qlen, int ndj
 			void (*done)(void *arg, struct http_answer *a), void *arg);
 /* The client went away: done will not be called. Accepts NULL. */
 void history_api_cancel(struct history_job *job);
-/* The epoch of ch's seqs: what history and resume compare and read the
+/* The epoch of ch's seqs (the relay's when ch is NULL): what history and resume compare and read the
  * tape with. */
-const char *history_api_epoch(const struct relay *r);
+const char *history_api_epoch(const struct relay *r, const struct reg_channel *ch);
 
 #endif

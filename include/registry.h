@@ -49,6 +49,8 @@ struct reg_channel {
 	struct reg_channel *iprev, *inext;	/* idle list (no members) */
 	struct history hist;	/* recent frames, for resume */
 	void *user;		/* the caller's per-channel state */
+	const char *epoch;	/* the epoch its envelopes carry; NULL: the relay's */
+	uint16_t tape_slot;	/* 1 + its index among tape.channels; 0: not taped */
 };
 
 struct reg_member {

@@ -29,6 +29,7 @@ struct source;
 struct tapeq;
 struct replay;
 struct replay_opts;
+struct tape;
 
 struct relay {
 	struct config cfg;
@@ -74,12 +75,15 @@ struct relay {
 	lws_sorted_usec_list_t sul_watchdog;
 	uint64_t watchdog_usec;
 	int exit_code;
-	struct tapeq *tape;		/* the tape's reader (history, resume); NULL without tape.path */
+	struct tapeq *tape_reader;	/* the tape's reader (history, resume); NULL without tape.path */
 	struct replay *replay;		/* --replay: the source instead of UW; NULL when live */
 	struct filtab filters;		/* subscribers' distinct filters (session.c) */
 	struct deflater deflater;	/* compresses shared frames for permessage-deflate (deflate.h) */
 	lws_sorted_usec_list_t sul_sse_hb;	/* heartbeats to SSE streams (sse.c) */
 	uint64_t n_sse;			/* SSE streams open (also counted in n_sessions) */
+	struct tape *tape;		/* tape.path set (not on an edge); else NULL */
+	struct reg_sub tape_sub;	/* keeps tape.channels joined */
+	lws_sorted_usec_list_t sul_tape;	/* reports the tape's troubles from the loop */
 };
 
 /* ---- relay.c ---- */
@@ -108,6 +112,12 @@ int relay_deliver(struct relay *r, struct reg_channel *ch, uint64_t seq, int64_t
  * or appended to the shared stream on an ingest relay. */
 void relay_publish(struct relay *r, struct reg_channel *ch, const char *payload, size_t len,
 		   int64_t recv_ms, uint64_t t_us);
+/* The epoch ch's envelopes carry: the tape's for a taped channel, else the
+ * relay's (the cluster's in cluster mode). */
+static inline const char *relay_channel_epoch(const struct relay *r, const struct reg_channel *ch)
+{
+	return ch->epoch ? ch->epoch : r->epoch;
+}
 /* The UW link's state as this relay's browsers should see it (an edge
  * reports the ingest's), and whether the relay is ready to serve. */
 const char *relay_upstream_word(const struct relay *r);

@@ -28,6 +28,7 @@
 #include "relay.h"
 #include "session.h"
 #include "streamrec.h"
+#include "tape.h"
 #include "upstream.h"
 
 #define TICK_MS 250
@@ -403,10 +404,34 @@ on_appended(redisAsyncContext *ac, void *r, void *priv)
 	}
 }
 
+/* A frame of a taped channel: recorded by the ingest once Redis has given
+ * it its seq (edges record nothing), so no frame is recorded twice. */
+struct taped_append {
+	struct cluster *cl;
+	size_t slot;
+	int64_t ts;
+	size_t len;
+	char payload[];
+};
+
+static void
+on_appended_taped(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct taped_append *ta = priv;
+	redisReply *rep = r;
+
+	if (reply_is(rep, REDIS_REPLY_INTEGER) && ta->cl->relay->tape && !ta->cl->stopping)
+		tape_record(ta->cl->relay->tape, ta->slot, ta->cl->relay->epoch, (uint64_t)rep->integer,
+			    ta->ts, ta->payload, ta->len);
+	on_appended(ac, r, ta->cl);
+	free(ta);
+}
+
 void
 cluster_append(struct cluster *cl, struct reg_channel *ch, const char *payload, size_t len,
 	       int64_t recv_ms)
 {
+	struct taped_append *ta = NULL;
 	struct relay *r = cl->relay;
 	char key[160], maxlen[24], t[24];
 	const char *argv[13];
@@ -441,7 +466,13 @@ cluster_append(struct cluster *cl, struct reg_channel *ch, const char *payload, 
 	ARG(t, strlen(t));
 	ARG(cl->candidate, 16);		/* used only if Redis has no epoch */
 #undef ARG
-	if (rconn_cmd(&cl->cmd, on_appended, cl, 0, n, argv, lens)) {
+	if (ch->tape_slot && r->tape && (ta = malloc(sizeof(*ta) + len))) {
+		*ta = (struct taped_append){ cl, ch->tape_slot - 1U, recv_ms, len };
+		memcpy(ta->payload, payload, len);
+	}
+	if (rconn_cmd(&cl->cmd, ta ? on_appended_taped : on_appended, ta ? (void *)ta : cl, 0, n, argv,
+		      lens)) {
+		free(ta);
 		cl->append_dropped++;
 		return;
 	}

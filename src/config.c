@@ -16,7 +16,8 @@
 #include "config.h"
 #include "log.h"
 
-enum ftype { F_STR, F_INT, F_DUR, F_FRAC, F_NUM, F_BOOL, F_MAP, F_STRLIST, F_MAPLIST, F_LOGLEVEL };
+enum ftype { F_STR, F_INT, F_DUR, F_FRAC, F_NUM, F_BOOL, F_MAP, F_STRLIST, F_MAPLIST, F_LOGLEVEL,
+	     F_PATHBUF, F_AGE, F_SIZE };
 
 struct pctx;
 struct maplist;
@@ -192,8 +193,23 @@ static const struct field cluster_fields[] = {
 	END
 };
 
+static int
+tape_channel_valid(const char *name)
+{
+	return chname_valid(name, strlen(name));
+}
+
+static const struct field retention_fields[] = {
+	NUM("max_age", F_AGE, tape_max_age_s, 0, 100.0 * 365 * 86400),
+	NUM("max_bytes", F_SIZE, tape_max_bytes, 0, 1024.0 * 1024 * 1024 * 1024 * 1024),
+	END
+};
+
 static const struct field tape_fields[] = {
-	STR("path", tape_path),
+	{ .key = "path", .type = F_PATHBUF, .off = OFF(tape_path), .max = sizeof(((struct config *)0)->tape_path) },
+	LIST("channels", tape_channels, n_tape_channels, tape_channel_valid,
+	     "a channel name (no pattern)"),
+	SECTION("retention", retention_fields),
 	END
 };
 
@@ -322,13 +338,13 @@ config_free(struct config *cfg)
 	free(cfg->cluster_role);
 	free(cfg->cluster_redis);
 	free(cfg->cluster_prefix);
-	free(cfg->tape_path);
 	free(cfg->cluster_password_file);
 	sources_free(cfg->sources, cfg->n_sources);
 	endpoints_free(cfg->endpoints, cfg->n_endpoints);
 	strlist_free(cfg->allowed_channels, cfg->n_allowed);
 	strlist_free(cfg->allowed_origins, cfg->n_allowed_origins);
 	strlist_free(cfg->listen_hostnames, cfg->n_listen_hostnames);
+	strlist_free(cfg->tape_channels, cfg->n_tape_channels);
 	if (cfg->auth_tokens)
 		for (size_t i = 0; i < cfg->n_auth_tokens; i++)
 			if (cfg->auth_tokens[i])
@@ -378,9 +394,8 @@ config_defaults(struct config *cfg)
 	cfg->cluster_lock_ttl = 5;
 	cfg->cluster_interest_ttl = 15;
 	cfg->cluster_redis_timeout = 2;
-	cfg->tape_path = strdup("");
-	if (!cfg->tape_path)
-		goto oom;
+	cfg->tape_max_age_s = 7 * 86400;
+	cfg->tape_max_bytes = 2LL << 30;
 	if (!cfg->cluster_role || !cfg->cluster_redis || !cfg->cluster_prefix ||
 	    !cfg->cluster_password_file)
 		goto oom;
@@ -545,6 +560,48 @@ set_str(struct pctx *c, char **dst, const yaml_node_t *n, const char *key)
 	return 0;
 }
 
+/* "7d", "36h", "90" (seconds) or "2G", "512M", "1048576" (bytes; K, M, G,
+ * T are powers of 1024, an optional trailing B or iB is accepted). */
+static int
+parse_scaled(const char *s, int is_age, double *out)
+{
+	char *end;
+	double v, mul = 1;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (!*s || end == s || errno || !isfinite(v) || v < 0)
+		return -1;
+	if (is_age) {
+		switch (*end) {
+		case '\0': break;
+		case 's': mul = 1; end++; break;
+		case 'm': mul = 60; end++; break;
+		case 'h': mul = 3600; end++; break;
+		case 'd': mul = 86400; end++; break;
+		case 'w': mul = 7 * 86400; end++; break;
+		default: return -1;
+		}
+	} else {
+		switch (*end) {
+		case '\0': break;
+		case 'k': case 'K': mul = 1024.0; end++; break;
+		case 'M': mul = 1024.0 * 1024; end++; break;
+		case 'G': mul = 1024.0 * 1024 * 1024; end++; break;
+		case 'T': mul = 1024.0 * 1024 * 1024 * 1024; end++; break;
+		default: break;
+		}
+		if (*end == 'i' && end[1] == 'B')
+			end += 2;
+		else if (*end == 'B')
+			end++;
+	}
+	if (*end)
+		return -1;
+	*out = floor(v * mul);
+	return 0;
+}
+
 static int
 parse_number(struct pctx *c, const yaml_node_t *n, const struct field *f, double *out)
 {
@@ -556,7 +613,12 @@ parse_number(struct pctx *c, const yaml_node_t *n, const struct field *f, double
 		return -1;
 	s = scalar(n);
 	errno = 0;
-	if (f->type == F_INT) {
+	if (f->type == F_AGE || f->type == F_SIZE) {
+		if (parse_scaled(s, f->type == F_AGE, &v))
+			return fail(c, node_line(n), "'%s' must be %s, not '%s'", f->key,
+				    f->type == F_AGE ? "a number of seconds or a number with s, m, h, d or w "
+				    "(7d)" : "a number of bytes or a number with K, M, G or T (2G)", s);
+	} else if (f->type == F_INT) {
 		long long ll = strtoll(s, &end, 10);
 
 		if (!*s || *end || errno)
@@ -754,6 +816,17 @@ parse_field(struct pctx *c, const struct field *f, const yaml_node_t *v, void *b
 			return fail(c, node_line(v), "'%s' must be error, warn, info or debug, not '%s'",
 				    f->key, scalar(v));
 		return set_str(c, (char **)((char *)base + f->off), v, f->key);
+	case F_PATHBUF:
+		if (want_scalar(c, v, f->key))
+			return -1;
+		if (strlen(scalar(v)) != v->data.scalar.length || v->data.scalar.length >= (size_t)f->max)
+			return fail(c, node_line(v), "'%s' must be a path shorter than %g bytes without NUL",
+				    f->key, f->max);
+		memcpy((char *)base + f->off, scalar(v), v->data.scalar.length + 1);
+		remember_line(c, (char *)base + f->off, node_line(v));
+		return 0;
+	case F_AGE:
+	case F_SIZE:
 	case F_INT:
 		if (parse_number(c, v, f, &d))
 			return -1;
@@ -881,6 +954,21 @@ check_config(struct pctx *c, struct config *cfg)
 				    "'interest_ttl' (%g) must be at least twice 'redis_timeout' (%g)",
 				    cfg->cluster_interest_ttl, cfg->cluster_redis_timeout);
 	}
+	for (size_t i = 0; i < cfg->n_tape_channels; i++) {
+		const char *t = cfg->tape_channels[i];
+
+		if (!chname_allowed((const char *const *)cfg->allowed_channels, cfg->n_allowed, t, strlen(t)) &&
+		    !config_source_by_channel(cfg, t, strlen(t)))
+			return fail(c, line_of(c, &cfg->tape_channels),
+				    "tape channel '%s' is neither in allowed_channels nor a source's channel", t);
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(cfg->tape_channels[j], t))
+				return fail(c, line_of(c, &cfg->tape_channels),
+					    "tape channel '%s' is listed twice", t);
+	}
+	if (cfg->tape_max_bytes && cfg->tape_max_bytes < (1 << 20))
+		return fail(c, line_of(c, &cfg->tape_max_bytes),
+			    "'max_bytes' must be 0 (unbounded) or at least 1M");
 	if (cfg->reconnect_max < cfg->reconnect_initial)
 		return fail(c, line_of(c, &cfg->reconnect_max) > 1 ? line_of(c, &cfg->reconnect_max) :
 								      line_of(c, &cfg->reconnect_initial),

@@ -55,9 +55,9 @@ struct body {
 };
 
 const char *
-history_api_epoch(const struct relay *r)
+history_api_epoch(const struct relay *r, const struct reg_channel *ch)
 {
-	return r->epoch;
+	return ch ? relay_channel_epoch(r, ch) : r->epoch;
 }
 
 /* Reserves room for n more bytes. Returns 0, or -1 out of memory. */
@@ -443,7 +443,7 @@ history_api_request(struct relay *r, const char *query, size_t qlen, int ndjson,
 	struct reg_channel *ch;
 	struct history_job *j;
 	struct tapeq_req *q;
-	const char *why, *epoch = history_api_epoch(r);
+	const char *why, *epoch;
 	int st;
 
 	memset(&p, 0, sizeof(p));
@@ -456,13 +456,14 @@ history_api_request(struct relay *r, const char *query, size_t qlen, int ndjson,
 			    strlen(p.channel)) &&
 	    !config_source_by_channel(&r->cfg, p.channel, strlen(p.channel)))
 		return refuse(a, 403, "channel_not_allowed", "this relay does not serve that channel", NULL);
+	ch = registry_find(&r->reg, p.channel, strlen(p.channel));
+	epoch = history_api_epoch(r, ch);
 	if (p.epoch[0] && strcmp(p.epoch, epoch))
 		return refuse(a, 409, "epoch_changed",
 			      "the channel's seqs started again since that epoch: ask by time, or without since",
 			      epoch);
 	memcpy(p.epoch, epoch, sizeof(p.epoch));
-	ch = registry_find(&r->reg, p.channel, strlen(p.channel));
-	if (!r->tape || (ch && memory_covers(&p, ch)))
+	if (!r->tape_reader || (ch && memory_covers(&p, ch)))
 		return from_memory(a, &p, ch);
 
 	j = calloc(1, sizeof(*j));
@@ -490,7 +491,7 @@ history_api_request(struct relay *r, const char *query, size_t qlen, int ndjson,
 	q->max_bytes = HISTORY_ANSWER_MAX;
 	q->done = job_done;
 	q->arg = j;
-	if (tapeq_submit(r->tape, q)) {
+	if (tapeq_submit(r->tape_reader, q)) {
 		free(j);
 		free(q);
 		return refuse(a, 503, "busy", "too many history queries are waiting for the tape: try again",

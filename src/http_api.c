@@ -16,6 +16,7 @@
 #include "relay.h"
 #include "replay.h"
 #include "source.h"
+#include "tape.h"
 #include "upstream.h"
 
 static void
@@ -165,6 +166,8 @@ status_json(struct relay *r)
 		c = cJSON_AddObjectToObject(chans, ch->name);
 		cJSON_AddNumberToObject(c, "subscribers", ch->n_members);
 		cJSON_AddNumberToObject(c, "seq", (double)ch->seq);
+		cJSON_AddStringToObject(c, "epoch", relay_channel_epoch(r, ch));
+		cJSON_AddBoolToObject(c, "taped", ch->tape_slot != 0);
 		cJSON_AddNumberToObject(c, "frames_in", (double)ch->frames_in);
 		cJSON_AddStringToObject(c, "upstream", upch_word(ch));
 		cJSON_AddBoolToObject(c, "joined", ch->up_state == UPCH_ACKED);
@@ -286,6 +289,7 @@ status_json(struct relay *r)
 	if (r->replay)
 		replay_json(r, root);
 	cluster_json(r, root);
+	tape_status_json(r->tape, root);
 	cJSON_AddStringToObject(root, "version", UWRELAY_VERSION);
 	cJSON_AddNumberToObject(root, "uptime_seconds", (double)(now - r->start_ms) / 1000.0);
 	out = cJSON_PrintUnformatted(root);

@@ -14,6 +14,7 @@
 #include "tapeq.h"
 #include "session.h"
 #include "source.h"
+#include "tape.h"
 #include "upstream.h"
 
 /* Upper bounds in microseconds; the last bucket is +Inf. */
@@ -240,14 +241,15 @@ metrics_text(struct relay *r)
 	fprintf(f, "uwrelay_fanout_latency_seconds_sum %.6f\n", (double)r->metrics.lat_sum_us / 1e6);
 	fprintf(f, "uwrelay_fanout_latency_seconds_count %llu\n",
 		(unsigned long long)r->metrics.lat_count);
-	if (r->tape) {
+	tape_metrics(r->tape, f);
+	if (r->tape_reader) {
 		uint64_t q, refused, failed;
 
-		pthread_mutex_lock(&r->tape->mu);
-		q = r->tape->queries;
-		refused = r->tape->refused;
-		failed = r->tape->failures;
-		pthread_mutex_unlock(&r->tape->mu);
+		pthread_mutex_lock(&r->tape_reader->mu);
+		q = r->tape_reader->queries;
+		refused = r->tape_reader->refused;
+		failed = r->tape_reader->failures;
+		pthread_mutex_unlock(&r->tape_reader->mu);
 		head(f, "tape_reads_total", "counter",
 		     "Reads of the tape for history and resume, by result (refused: the queue was full).");
 		fprintf(f, "uwrelay_tape_reads_total{result=\"ok\"} %llu\n", (unsigned long long)(q - failed));

@@ -26,6 +26,7 @@
 #include "source.h"
 #include "replay.h"
 #include "tapeq.h"
+#include "tape.h"
 #include "upstream.h"
 
 #define SHUTDOWN_GRACE_MS 1000
@@ -69,12 +70,14 @@ relay_deliver(struct relay *r, struct reg_channel *ch, uint64_t seq, int64_t rec
 	ch->frames_in++;
 	ch->bytes_in += len;
 	ch->seq = seq;
-	f = envelope_data(ch->name, ch->name_len, seq, r->epoch, recv_ms, payload, len);
+	f = envelope_data(ch->name, ch->name_len, seq, relay_channel_epoch(r, ch), recv_ms, payload, len);
 	if (!f) {
 		log_msg(LOG_ERR, "relay: out of memory building a frame for '%s'", ch->name);
 		return -1;
 	}
 	f->t_us = t_us;
+	if (ch->tape_slot && r->tape)
+		tape_record(r->tape, ch->tape_slot - 1U, relay_channel_epoch(r, ch), seq, recv_ms, payload, len);
 	history_add(&ch->hist, f, (uint32_t)r->cfg.history_size, (size_t)r->cfg.history_max_bytes);
 	if (fanout)
 		session_fanout(r, ch, f);
@@ -136,6 +139,20 @@ sources_same(const struct config *a, const struct config *b)
 	return 1;
 }
 
+/* The tape's file, channels and retention are fixed for the run (the
+ * writer thread holds its own copy). */
+static int
+tape_same(const struct config *a, const struct config *b)
+{
+	if (strcmp(a->tape_path, b->tape_path) || a->n_tape_channels != b->n_tape_channels ||
+	    a->tape_max_age_s != b->tape_max_age_s || a->tape_max_bytes != b->tape_max_bytes)
+		return 0;
+	for (size_t k = 0; k < a->n_tape_channels; k++)
+		if (strcmp(a->tape_channels[k], b->tape_channels[k]))
+			return 0;
+	return 1;
+}
+
 /* SIGHUP: a new config replaces the old one unless it is broken. What
  * cannot change without a restart (listener, TLS trust) is kept and said. */
 static void
@@ -165,6 +182,8 @@ reload(struct relay *r)
 		log_msg(LOG_WARN, "relay: upstream ca_file or token_file changed: that needs a restart");
 	if (str_differs(nc.rest_url, r->cfg.rest_url) || !sources_same(&nc, &r->cfg))
 		log_msg(LOG_WARN, "relay: upstream.rest_url or sources changed: that needs a restart");
+	if (!tape_same(&nc, &r->cfg))
+		log_msg(LOG_WARN, "relay: the tape section changed: that needs a restart");
 	{
 		struct access na;
 
@@ -412,6 +431,54 @@ relay_read_token(const struct config *cfg, char *why, size_t whylen)
 	return trim_token(buf, why, whylen);
 }
 
+/* ---- the tape ---- */
+
+static void
+tape_tick_cb(lws_sorted_usec_list_t *sul)
+{
+	struct relay *r = lws_container_of(sul, struct relay, sul_tape);
+
+	tape_tick(r->tape, clock_mono_ms());
+	lws_sul_schedule(r->ctx, 0, &r->sul_tape, tape_tick_cb, LWS_US_PER_SEC);
+}
+
+/* Opens the tape and subscribes the relay itself to tape.channels, so they
+ * stay joined whether or not a browser wants them (a join like any other,
+ * through the upstream budget). A standalone relay continues each taped
+ * channel's epoch and seq from the tape; an ingest takes the cluster's
+ * (seqs are given out in Redis). An edge records nothing: the ingest that
+ * holds the UW link does. Returns 0, or -1 out of memory (logged). */
+static int
+start_tape(struct relay *r)
+{
+	if (!r->cfg.tape_path[0])
+		return 0;
+	if (r->cfg.cluster_mode == CLUSTER_EDGE) {
+		log_msg(LOG_WARN, "tape: ignored on a cluster edge: the ingest holding the UW link records");
+		return 0;
+	}
+	r->tape = tape_open(r->cfg.tape_path, r->cfg.tape_channels, r->cfg.n_tape_channels, r->epoch,
+			    r->cfg.tape_max_age_s, r->cfg.tape_max_bytes);
+	if (!r->tape)
+		return -1;
+	for (size_t i = 0; i < tape_n_channels(r->tape); i++) {
+		const char *name = tape_channel_name(r->tape, i);
+		struct reg_channel *ch;
+
+		if (registry_subscribe(&r->reg, &r->tape_sub, name, strlen(name), &ch) == REG_ERR) {
+			log_msg(LOG_ERR, "tape: out of memory");
+			return -1;
+		}
+		ch->tape_slot = (uint16_t)(i + 1);
+		if (r->cfg.cluster_mode == CLUSTER_STANDALONE) {
+			ch->epoch = tape_epoch(r->tape);
+			ch->seq = tape_last_seq(r->tape, i);
+		}
+	}
+	lws_sul_schedule(r->ctx, 0, &r->sul_tape, tape_tick_cb, LWS_US_PER_SEC);
+	return 0;
+}
+
 /* ---- lifecycle ---- */
 
 static void
@@ -549,13 +616,13 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path,
 		r->cfg.listen_tls_cert[0] ? "https" : "http", r->cfg.listen_address,
 		(long long)r->cfg.listen_port, r->epoch);
 	if (r->cfg.tape_path[0]) {
-		r->tape = calloc(1, sizeof(*r->tape));
-		if (!r->tape || tapeq_start(r->tape, r->cfg.tape_path, r->ctx)) {
+		r->tape_reader = calloc(1, sizeof(*r->tape_reader));
+		if (!r->tape_reader || tapeq_start(r->tape_reader, r->cfg.tape_path, r->ctx)) {
 			log_msg(LOG_ERR, "relay: cannot start the tape's reader thread");
 			return -1;
 		}
 	}
-	if (cluster_init(&r->cl, r))
+	if (start_tape(r) || cluster_init(&r->cl, r))
 		return -1;
 	if (replay) {
 		if (r->cfg.cluster_mode != CLUSTER_STANDALONE) {
@@ -585,6 +652,11 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path,
 			log_msg(LOG_ERR, "cluster: this ingest has no UW token (%s): it will never take "
 				"the UW link", r->up.disabled_reason);
 	}
+	for (size_t i = 0; r->tape && i < tape_n_channels(r->tape); i++) {
+		const char *name = tape_channel_name(r->tape, i);
+
+		relay_channel_changed(r, registry_find(&r->reg, name, strlen(name)));
+	}
 	notify_ready(r);
 	return 0;
 }
@@ -601,8 +673,8 @@ relay_run(struct relay *r)
 		 * its clients in beforeSleep, so no input site can forget it. */
 		session_batch_begin(r);
 		n = lws_service(r->ctx, 0);
-		if (r->tape)
-			tapeq_poll(r->tape);
+		if (r->tape_reader)
+			tapeq_poll(r->tape_reader);
 		session_batch_end(r);
 		if (n < 0)
 			break;
@@ -624,8 +696,8 @@ relay_destroy(struct relay *r)
 		if (r->sources[k].wsi)
 			lws_set_opaque_user_data(r->sources[k].wsi, NULL);
 	}
-	if (r->tape)
-		tapeq_stop(r->tape);	/* it wakes the context: stopped before it goes */
+	if (r->tape_reader)
+		tapeq_stop(r->tape_reader);	/* it wakes the context: stopped before it goes */
 	if (r->replay) {
 		replay_free(r->replay);	/* its timer is the context's */
 		free(r->replay);
@@ -636,6 +708,7 @@ relay_destroy(struct relay *r)
 		lws_sul_cancel(&r->sul_stop);
 		lws_sul_cancel(&r->sul_watchdog);
 		lws_sul_cancel(&r->sul_sse_hb);
+		lws_sul_cancel(&r->sul_tape);
 		if (r->up.state != UP_DISABLED)
 			r->up.state = UP_STOPPED;
 		upstream_free(&r->up);
@@ -643,11 +716,13 @@ relay_destroy(struct relay *r)
 		r->ctx = NULL;
 	}
 	upstream_free(&r->up);
-	if (r->tape) {
-		tapeq_free(r->tape);	/* after the connections that could cancel a query */
-		free(r->tape);
-		r->tape = NULL;
+	if (r->tape_reader) {
+		tapeq_free(r->tape_reader);	/* after the connections that could cancel a query */
+		free(r->tape_reader);
+		r->tape_reader = NULL;
 	}
+	tape_close(r->tape);
+	r->tape = NULL;
 	registry_free(&r->reg);
 	filtab_free(&r->filters);
 	sources_free(r);

@@ -173,6 +173,8 @@ session_fanout(struct relay *r, struct reg_channel *ch, struct frame *f)
 	for (uint32_t i = 0; i < ch->n_members; i++) {
 		struct reg_member *m = ch->members[i];
 
+		if (!m->sub->owner)	/* NULL: the tape's own subscription */
+			continue;
 		if (m->filter && f->seq && !filtab_pass(&r->filters, m->filter, f))
 			continue;
 		push(m->sub->owner, f);
@@ -203,7 +205,7 @@ session_notice(struct session *s, const char *data_json)
 void
 session_channel_notice(struct relay *r, struct reg_channel *ch, const char *data_json)
 {
-	struct frame *f = envelope_notice(r->epoch, (int64_t)clock_now_ms(), data_json);
+	struct frame *f = envelope_notice(relay_channel_epoch(r, ch), (int64_t)clock_now_ms(), data_json);
 
 	if (!f)
 		return;
@@ -244,17 +246,29 @@ session_broadcast_upstream(struct relay *r, int up, const char *reason)
 	}
 }
 
+/* Sends o as a $relay notice under epoch and frees it. */
+static void
+notice_obj_epoch(struct session *s, cJSON *o, const char *epoch)
+{
+	char *txt = o ? cJSON_PrintUnformatted(o) : NULL;
+	struct frame *f;
+
+	cJSON_Delete(o);
+	if (!txt)
+		return;
+	f = envelope_notice(epoch, (int64_t)clock_now_ms(), txt);
+	free(txt);
+	if (f) {
+		push(s, f);
+		frame_unref(f);
+	}
+}
+
 /* Sends o as a $relay notice and frees it. */
 static void
 notice_obj(struct session *s, cJSON *o)
 {
-	char *txt = o ? cJSON_PrintUnformatted(o) : NULL;
-
-	cJSON_Delete(o);
-	if (txt) {
-		session_notice(s, txt);
-		free(txt);
-	}
+	notice_obj_epoch(s, o, s->relay->epoch);
 }
 
 static cJSON *
@@ -293,19 +307,19 @@ replay(struct session *s, struct reg_channel *ch, const struct resume *rs)
 	struct reg_member *m = registry_membership(&s->sub, ch);
 	cJSON *o;
 
-	if (rs->epoch[0] && strcmp(rs->epoch, r->epoch)) {
+	if (rs->epoch[0] && strcmp(rs->epoch, relay_channel_epoch(r, ch))) {
 		o = notice_new("gap", ch->name);
 		cJSON_AddStringToObject(o, "reason", "epoch");
 		cJSON_AddStringToObject(o, "message",
 					"the relay restarted since that epoch: missed frames are not recoverable");
-		notice_obj(s, o);
+		notice_obj_epoch(s, o, relay_channel_epoch(r, ch));
 		return;
 	}
 	if (rs->since >= last)
 		return;		/* nothing missed */
 	if (!h->count || rs->since + 1 < first) {
 		/* the tape sends what memory no longer holds (or says what is lost) */
-		if (r->tape && !tape_resume_start(s, ch, rs->since, h->count ? first : last + 1))
+		if (r->tape_reader && !tape_resume_start(s, ch, rs->since, h->count ? first : last + 1))
 			goto memory;
 		o = notice_new("gap", ch->name);
 		cJSON_AddStringToObject(o, "reason", "too_old");
@@ -382,7 +396,8 @@ notice_subscribed(struct session *s, const char *chan, const struct reg_channel 
 		cJSON_AddStringToObject(o, "filter", fe->f.canon);
 		cJSON_AddBoolToObject(o, "seq_jumps", 1);
 	}
-	notice_obj(s, o);
+	/* under the channel's epoch: a client resumes with it */
+	notice_obj_epoch(s, o, ch ? relay_channel_epoch(s->relay, ch) : s->relay->epoch);
 }
 
 static void

@@ -101,21 +101,21 @@ tape_resume_start(struct session *s, struct reg_channel *ch, uint64_t since, uin
 	struct relay *r = s->relay;
 	struct tapeq_req *q;
 
-	if (!r->tape || s->n_tape >= SESSION_TAPE_MAX || below <= since + 1)
+	if (!r->tape_reader || s->n_tape >= SESSION_TAPE_MAX || below <= since + 1)
 		return -1;
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return -1;
 	q->kind = TAPEQ_NEWEST;
 	memcpy(q->channel, ch->name, (size_t)ch->name_len + 1);
-	snprintf(q->epoch, sizeof(q->epoch), "%s", history_api_epoch(r));
+	snprintf(q->epoch, sizeof(q->epoch), "%s", history_api_epoch(r, ch));
 	q->since = since;
 	q->below = below;
 	q->limit = TAPE_RESUME_MAX_FRAMES;
 	q->max_bytes = (size_t)r->cfg.max_queue_bytes;
 	q->done = resume_done;
 	q->arg = s;
-	if (tapeq_submit(r->tape, q)) {
+	if (tapeq_submit(r->tape_reader, q)) {
 		free(q);
 		return -1;
 	}
