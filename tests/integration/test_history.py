@@ -21,12 +21,15 @@ FLOW = "flow-alerts"
 
 class TestHistory(harness.IntegrationTest):
 
-    def start(self, tape=False, token=None, **over):
+    def start(self, tape=False, token=None, tape_bytes=None, **over):
         over.setdefault("clients", {"max_msg_rate": 10000})
         over.setdefault("upstream", {"leave_delay": 0})
         self.tape_path = os.path.join(self.tmp, "tape.db") if tape else None
         if tape:
             over["tape"] = {"path": self.tape_path}
+        if tape_bytes is not None:
+            with open(self.tape_path, "wb") as f:
+                f.write(tape_bytes)
         self.sim, self.relay = self.sim_and_relay(wait_connected=token is None, **over)
         self.live = self.client(self.relay, "/api/stream/ws/flow" +
                                 ("?access_token=" + token if token else ""))
@@ -238,10 +241,10 @@ class TestHistory(harness.IntegrationTest):
         self.assertIn("since=15", hdrs["link"])
 
     def test_tape_not_readable(self):
-        self.start(tape=True, history={"size": 2})
+        # the recorder refuses such a file and leaves it as it is; the reader cannot read it
+        junk = b"this is not a SQLite database" * 100
+        self.start(tape=True, history={"size": 2}, tape_bytes=junk)
         self.publish(5)
-        with open(self.tape_path, "wb") as f:
-            f.write(b"this is not a SQLite database" * 100)
         st, _, body = self.get("channel=flow-alerts&since=0")
         self.assertEqual(st, 503, body)
         self.assertEqual(json.loads(body)["error"], "tape_unavailable")
@@ -249,6 +252,8 @@ class TestHistory(harness.IntegrationTest):
         doc, _ = self.get_ok("channel=flow-alerts&since=3")
         self.assertEqual([e["seq"] for e in doc["envelopes"]], [4, 5])
         self.assertTrue(self.relay.alive())
+        with open(self.tape_path, "rb") as f:
+            self.assertEqual(f.read(), junk, "the file was left untouched")
 
     def test_client_gone_mid_query(self):
         self.start(tape=True, history={"size": 2})
