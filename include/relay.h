@@ -16,6 +16,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "registry.h"
+#include "statring.h"
 #include "upstream.h"
 
 #define UWRELAY_VERSION "0.1.0"
@@ -69,6 +70,8 @@ struct relay {
 	lws_sorted_usec_list_t sul_watchdog;
 	uint64_t watchdog_usec;
 	int exit_code;
+	struct statring recent;		/* the last minutes, for the status page */
+	lws_sorted_usec_list_t sul_recent;
 };
 
 /* ---- relay.c ---- */
