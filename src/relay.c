@@ -208,8 +208,7 @@ reload(struct relay *r)
 /* ---- the status page's recent samples ---- */
 
 /* Once a second: the counters into r->recent (statring.h). Frames in are
- * UW's and the REST sources'; an edge's come from Redis and are not
- * counted here. */
+ * UW's and the REST sources', and on an edge those read from Redis. */
 static void
 recent_tick_cb(lws_sorted_usec_list_t *sul)
 {
@@ -226,6 +225,8 @@ recent_tick_cb(lws_sorted_usec_list_t *sul)
 
 	for (size_t k = 0; k < r->n_sources; k++)
 		t.frames_in += r->sources[k].rows;
+	if (r->cfg.cluster_mode == CLUSTER_EDGE)
+		t.frames_in += r->cl.frames_read;
 	statring_tick(&r->recent, (int64_t)clock_now_ms(), &t, r->up.last_error);
 	lws_sul_schedule(r->ctx, 0, &r->sul_recent, recent_tick_cb, LWS_US_PER_SEC);
 }
