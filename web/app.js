@@ -286,9 +286,25 @@ function tickerOf(env) {
 
 const passes = (env) => !tickerFilter || tickerOf(env) === tickerFilter;
 
+// Charts are redrawn at most 10 times a second (each redraw is a few ms for 2000 points; at
+// 60 a second they would take a good part of a slow machine's main thread for no visible gain).
+const CHART_MS = 100;
+let chartsAt = 0, chartsTimer = null;
+
+function flushCharts() {
+  if (!charts) return;
+  const now = performance.now();
+  if (now - chartsAt >= CHART_MS) {
+    chartsAt = now;
+    charts.flush();
+  } else if (!chartsTimer) {
+    chartsTimer = setTimeout(() => { chartsTimer = null; queuePaint(); }, CHART_MS - (now - chartsAt));
+  }
+}
+
 function paint() {
   paintQueued = false;
-  if (charts) charts.flush();
+  flushCharts();
   if (!pending.length) return;
   const batch = pending.filter(passes).slice(-MAX_ROWS);
   pending = [];
