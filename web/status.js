@@ -91,9 +91,7 @@ function drawUw(st) {
 }
 
 function drawRates(st) {
-  const rec = st.recent;
-  if (!rec || !Array.isArray(rec.samples) || !globalThis.uPlot) return;
-  const f = Object.fromEntries((rec.fields || []).map((k, i) => [k, i]));
+  if (!st.recent || !globalThis.uPlot) return;
   if (!rates) {
     const css = (n) => getComputedStyle(document.documentElement).getPropertyValue(n).trim();
     rates = new TimeChart($("chart-rates"), { title: "", height: 200, series: [
@@ -109,19 +107,27 @@ function drawRates(st) {
   }
   rates.reset();
   clients.reset();
-  for (const s of rec.samples) {
-    const t = s[f.t] / 1000, span = Math.max(1, s[f.span_ms]) / 1000;
-    rates.push(t, [s[f.frames_in] / span, s[f.frames_out] / span, s[f.up] ? null : 1]);
-    clients.push(t, [s[f.clients], s[f.slow_closed] || null]);
+  for (const s of recentSamples(st)) {
+    const t = s.t / 1000, span = Math.max(1, s.span_ms) / 1000;
+    rates.push(t, [s.frames_in / span, s.frames_out / span, s.up ? null : 1]);
+    clients.push(t, [s.clients, s.slow_closed || null]);
   }
   rates.flush();
   clients.flush();
 }
 
+/** The status API's recent samples as objects ({t, span_ms, frames_in, ...}). */
+function recentSamples(st) {
+  const rec = st.recent || {};
+  const fields = rec.fields || [];
+  return (rec.samples || []).map((s) => Object.fromEntries(fields.map((k, i) => [k, s[i]])));
+}
+
 function drawClients(st) {
   const c = st.connections || {};
-  const lastMin = ((st.recent || {}).samples || []).slice(-60);
-  const slow5 = ((st.recent || {}).samples || []).reduce((a, s) => a + (s[5] || 0), 0);
+  const all = recentSamples(st);
+  const lastMin = all.slice(-60);
+  const slow5 = all.reduce((a, s) => a + (s.slow_closed || 0), 0);
   kv($("clients"), [
     ["WebSocket clients", st.total_clients],
     ["Subscriptions", st.total_subscriptions],
@@ -129,7 +135,8 @@ function drawClients(st) {
     ["Pending (no request yet)", c.pending],
     ["Slow-consumer closes", `${int(st.slow_consumers_closed)} (${slow5} in 5 min)`, slow5 ? "bad" : ""],
     ["Frames out", int(st.frames_out)],
-    ["Out, last minute", lastMin.length ? (lastMin.reduce((a, s) => a + s[3], 0) / lastMin.length).toFixed(1) + "/s" : null],
+    ["Out, last minute", lastMin.length ? (lastMin.reduce((a, s) => a + s.frames_out, 0) /
+      Math.max(1, lastMin.reduce((a, s) => a + s.span_ms, 0) / 1000)).toFixed(1) + "/s" : null],
     ["Refused per address", c.refused_per_ip],
     ["Bad requests", c.bad_requests],
     ["Frames in memory", `${int(st.frames_in_memory)} (${short(st.frame_bytes_in_memory)}B)`],
