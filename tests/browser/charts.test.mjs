@@ -511,7 +511,7 @@ e2e(`50 flow alerts a second for ${LOAD_SECONDS} s: the page keeps up with bound
   }
   if (LOAD_SECONDS >= 60) assert.equal(last.points, 2000, "the calls/puts chart reached its bound and stays there");
   // On a shared 2-core machine headless Chromium is itself descheduled now and then: the bound
-  // is generous (2 s), the typical window is reported above.
-  assert.ok(last.maxLag < 2000, `the page's main thread never stalled 2 s (longest ${last.maxLag} ms)`);
+  // is generous (5 s); the typical window is reported above and in docs/BENCHMARKS.md.
+  assert.ok(last.maxLag < 5000, `the page's main thread never stalled 5 s (longest ${last.maxLag} ms)`);
   assert.deepEqual(w.console, []);
 }, 180_000);
