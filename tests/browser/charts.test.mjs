@@ -276,7 +276,7 @@ e2e("serves the charting library, its licence and the status page from the binar
   await w.start();
   const want = { "/uPlot.iife.min.js": "text/javascript", "/uPlot.min.css": "text/css",
     "/uPlot.LICENSE.txt": "text/plain", "/status.html": "text/html", "/status.js": "text/javascript",
-    "/charts.js": "text/javascript" };
+    "/charts.js": "text/javascript", "/backfill.js": "text/javascript" };
   for (const [p, type] of Object.entries(want)) {
     const r = await httpGet(w.port, p);
     assert.equal(r.status, 200, p);

@@ -131,7 +131,7 @@ class Proc {
 
 const TYPES = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8" };
 const SERVED = { "/": "index.html", "/app.js": "app.js", "/style.css": "style.css", "/uwrelay.js": "uwrelay.js",
-  "/charts.js": "charts.js", "/status.html": "status.html", "/status.js": "status.js",
+  "/charts.js": "charts.js", "/backfill.js": "backfill.js", "/status.html": "status.html", "/status.js": "status.js",
   "/uPlot.iife.min.js": "../third_party/uplot/node_modules/uplot/dist/uPlot.iife.min.js",
   "/uPlot.min.css": "../third_party/uplot/node_modules/uplot/dist/uPlot.min.css" };
 
@@ -358,7 +358,7 @@ e2e("serves the page's files with the right content types", async (w) => {
   await w.start();
   const port = SERVES_PAGE ? w.relayPort : w.staticPort;
   const want = { "/": "text/html", "/app.js": "text/javascript", "/style.css": "text/css", "/uwrelay.js": "text/javascript",
-    "/charts.js": "text/javascript", "/uPlot.iife.min.js": "text/javascript", "/uPlot.min.css": "text/css" };
+    "/charts.js": "text/javascript", "/backfill.js": "text/javascript", "/uPlot.iife.min.js": "text/javascript", "/uPlot.min.css": "text/css" };
   let total = 0;
   for (const [p, type] of Object.entries(want)) {
     const r = await httpGet(port, p);
@@ -372,7 +372,7 @@ e2e("serves the page's files with the right content types", async (w) => {
   // the page's own files and the charting library (uPlot, 51 KB minified)
   assert.ok(total < 150 * 1024, `page is ${total} bytes`);
   const files = fs.readdirSync(WEB).filter((f) => f !== "README.md").sort();
-  assert.deepEqual(files, ["app.js", "charts.js", "index.html", "status.html", "status.js", "style.css", "uwrelay.js"]);
+  assert.deepEqual(files, ["app.js", "backfill.js", "charts.js", "index.html", "status.html", "status.js", "style.css", "uwrelay.js"]);
 });
 
 e2e("loads without console errors and shows the flow alerts the sim publishes", async (w) => {
