@@ -18,6 +18,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "registry.h"
+#include "statring.h"
 #include "upstream.h"
 
 #define UWRELAY_VERSION "0.1.0"
@@ -84,6 +85,8 @@ struct relay {
 	struct tape *tape;		/* tape.path set (not on an edge); else NULL */
 	struct reg_sub tape_sub;	/* keeps tape.channels joined */
 	lws_sorted_usec_list_t sul_tape;	/* reports the tape's troubles from the loop */
+	struct statring recent;		/* the last minutes, for the status page */
+	lws_sorted_usec_list_t sul_recent;
 };
 
 /* ---- relay.c ---- */

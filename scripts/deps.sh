@@ -26,6 +26,8 @@ pkgs=(build-essential cmake pkg-config libwebsockets-dev libcjson-dev libyaml-de
 if [ $package -eq 1 ]; then
   pkgs+=(dpkg-dev debhelper lintian)
 fi
+# npm installs the page's charting library (third_party/uplot), embedded at build time
+command -v npm >/dev/null || pkgs+=(npm)
 if [ $tests -eq 1 ]; then
   pkgs+=(debootstrap systemd-container valgrind curl systemd chromium clang libclang-rt-14-dev redis-server python3-websockets)
   # node and npm may come from elsewhere than Debian (e.g. NodeSource, which
@@ -46,6 +48,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   updated=1
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# the charting library the build embeds (pinned by its lock file; once
+# installed, building needs no network)
+if [ ! -f third_party/uplot/node_modules/uplot/dist/uPlot.iife.min.js ] ||
+   [ third_party/uplot/package-lock.json -nt third_party/uplot/node_modules/.package-lock.json ]; then
+  (cd third_party/uplot && npm ci --no-audit --no-fund --loglevel=error)
 fi
 [ $tests -eq 1 ] || exit 0
 if ! command -v promtool >/dev/null && [ ! -x .cache/tools/promtool ]; then

@@ -122,6 +122,49 @@ replay_json(struct relay *r, cJSON *root)
 		cJSON_AddNullToObject(o, "error");
 }
 
+/* "recent": the last minutes in one-second samples, as arrays named by
+ * "fields" (300 objects would triple the size of every poll), and the UW
+ * link's recent changes. */
+static void
+recent_json(const struct statring *ring, cJSON *root)
+{
+	static const char *fields[] = { "t", "span_ms", "frames_in", "frames_out", "clients",
+					"slow_closed", "up" };
+	cJSON *o = cJSON_AddObjectToObject(root, "recent"), *f, *arr, *ev;
+
+	if (!o)
+		return;
+	cJSON_AddNumberToObject(o, "interval_s", 1);
+	f = cJSON_CreateStringArray(fields, (int)(sizeof(fields) / sizeof(fields[0])));
+	if (f)
+		cJSON_AddItemToObject(o, "fields", f);
+	arr = cJSON_AddArrayToObject(o, "samples");
+	for (size_t i = 0; arr && i < statring_count(ring); i++) {
+		const struct statring_sample *sm = statring_sample_at(ring, i);
+		const double v[] = { (double)sm->t_ms, sm->span_ms, (double)sm->frames_in,
+				     (double)sm->frames_out, sm->clients, (double)sm->slow_closed, sm->up };
+		cJSON *row = cJSON_CreateDoubleArray(v, (int)(sizeof(v) / sizeof(v[0])));
+
+		if (row)
+			cJSON_AddItemToArray(arr, row);
+	}
+	ev = cJSON_AddArrayToObject(o, "link_events");
+	for (size_t i = 0; ev && i < statring_event_count(ring); i++) {
+		const struct statring_event *e = statring_event_at(ring, i);
+		cJSON *eo = cJSON_CreateObject();
+
+		if (!eo)
+			break;
+		cJSON_AddItemToArray(ev, eo);
+		cJSON_AddNumberToObject(eo, "t", (double)e->t_ms);
+		cJSON_AddStringToObject(eo, "event", e->up ? "connected" : "disconnected");
+		if (e->reason[0])
+			cJSON_AddStringToObject(eo, "reason", e->reason);
+		else
+			cJSON_AddNullToObject(eo, "reason");
+	}
+}
+
 static char *
 status_json(struct relay *r)
 {
@@ -292,6 +335,7 @@ status_json(struct relay *r)
 	tape_status_json(r->tape, root);
 	cJSON_AddStringToObject(root, "version", UWRELAY_VERSION);
 	cJSON_AddNumberToObject(root, "uptime_seconds", (double)(now - r->start_ms) / 1000.0);
+	recent_json(&r->recent, root);
 	out = cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);
 	return out;

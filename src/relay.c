@@ -232,6 +232,32 @@ reload(struct relay *r)
 	log_msg(LOG_INFO, "relay: configuration reloaded from %s", r->config_path);
 }
 
+/* ---- the status page's recent samples ---- */
+
+/* Once a second: the counters into r->recent (statring.h). Frames in are
+ * UW's and the REST sources', and on an edge those read from Redis. */
+static void
+recent_tick_cb(lws_sorted_usec_list_t *sul)
+{
+	struct relay *r = lws_container_of(sul, struct relay, sul_recent);
+	struct statring_totals t = {
+		.frames_in = r->up.frames_in,
+		.frames_out = r->frames_out,
+		.slow_closed = r->slow_closed,
+		.connects = r->up.connects,
+		.disconnects = r->up.disconnects,
+		.clients = r->n_sessions > UINT32_MAX ? UINT32_MAX : (uint32_t)r->n_sessions,
+		.up = !strcmp(relay_upstream_word(r), "connected"),
+	};
+
+	for (size_t k = 0; k < r->n_sources; k++)
+		t.frames_in += r->sources[k].rows;
+	if (r->cfg.cluster_mode == CLUSTER_EDGE)
+		t.frames_in += r->cl.frames_read;
+	statring_tick(&r->recent, (int64_t)clock_now_ms(), &t, r->up.last_error);
+	lws_sul_schedule(r->ctx, 0, &r->sul_recent, recent_tick_cb, LWS_US_PER_SEC);
+}
+
 /* ---- signals ---- */
 
 /* While stopping, wake the loop every 20 ms so relay_run() can see when
@@ -657,6 +683,7 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path,
 
 		relay_channel_changed(r, registry_find(&r->reg, name, strlen(name)));
 	}
+	recent_tick_cb(&r->sul_recent);
 	notify_ready(r);
 	return 0;
 }
@@ -709,6 +736,7 @@ relay_destroy(struct relay *r)
 		lws_sul_cancel(&r->sul_watchdog);
 		lws_sul_cancel(&r->sul_sse_hb);
 		lws_sul_cancel(&r->sul_tape);
+		lws_sul_cancel(&r->sul_recent);
 		if (r->up.state != UP_DISABLED)
 			r->up.state = UP_STOPPED;
 		upstream_free(&r->up);

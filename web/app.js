@@ -1,9 +1,16 @@
-// The live page: one uwrelay.js client for the selected view, rows newest first.
+// The live page: one uwrelay.js client for the selected view, rows newest first, and charts
+// of what the view's channel carries (charts.js), filled from the relay's history on open.
 // Query parameters: relay=ws://HOST:PORT (default: this page's host), access_token=…,
-// view=flow|dark-pool|market-tide, channels=a,b (generic endpoint, any allowed channels).
+// view=flow|dark-pool|market-tide, channels=a,b (generic endpoint, any allowed channels),
+// ticker=T (flow: show only T's alerts).
 import { UwRelay } from "./uwrelay.js";
+import { TimeChart, BarChart } from "./charts.js";
+import { backfill } from "./backfill.js";
 
 const MAX_ROWS = 200;
+const MAX_KEPT = 2000;      // envelopes kept to redraw the table when the ticker filter changes
+const HISTORY_LIMIT = 2000; // frames asked from the relay's history on open, per channel
+const TOP_TICKERS = 10;
 const RATE_WINDOW = 5; // seconds
 
 const VIEWS = {
@@ -199,6 +206,13 @@ let paintQueued = false;
 let received = 0;
 let ticks = [0];         // frames per second, last RATE_WINDOW seconds
 let gapCount = 0;
+let kept = [];           // the last MAX_KEPT envelopes of the view, oldest first
+let tickerFilter = null; // flow: show only this ticker's rows
+let charts = null;       // the view's charts and what they aggregate
+let fromHistory = 0;
+let loading = null;      // channel -> envelopes that arrived live while its history loads
+let lastSeen = new Map(); // channel -> {epoch, seq}: nothing older is drawn twice
+let viewGen = 0;         // bumps on each setView, so a late history answer is dropped
 
 function schemaFor(channels) {
   const kinds = new Set(channels.map(kindOf));
@@ -266,10 +280,34 @@ function rowFor(env) {
   return tr;
 }
 
+function tickerOf(env) {
+  const d = env.data;
+  return d && typeof d === "object" ? d.ticker ?? d.underlying_symbol ?? null : null;
+}
+
+const passes = (env) => !tickerFilter || tickerOf(env) === tickerFilter;
+
+// Charts are redrawn at most 10 times a second (each redraw is a few ms for 2000 points; at
+// 60 a second they would take a good part of a slow machine's main thread for no visible gain).
+const CHART_MS = 100;
+let chartsAt = 0, chartsTimer = null;
+
+function flushCharts() {
+  if (!charts) return;
+  const now = performance.now();
+  if (now - chartsAt >= CHART_MS) {
+    chartsAt = now;
+    charts.flush();
+  } else if (!chartsTimer) {
+    chartsTimer = setTimeout(() => { chartsTimer = null; queuePaint(); }, CHART_MS - (now - chartsAt));
+  }
+}
+
 function paint() {
   paintQueued = false;
+  flushCharts();
   if (!pending.length) return;
-  const batch = pending.slice(-MAX_ROWS);
+  const batch = pending.filter(passes).slice(-MAX_ROWS);
   pending = [];
   const frag = document.createDocumentFragment();
   for (let i = batch.length - 1; i >= 0; i--) {
@@ -286,18 +324,42 @@ function paint() {
 
 function showCount() {
   $("count").textContent = `${received} received` +
+    (fromHistory ? `, ${fromHistory} from history` : "") +
     (client && client.stats.duplicates ? `, ${client.stats.duplicates} duplicates dropped` : "");
+}
+
+function queuePaint() {
+  if (!paintQueued) {
+    paintQueued = true;
+    requestAnimationFrame(paint);
+  }
+}
+
+/** One envelope, live or from history, into the table and the charts (once per seq). */
+function take(env) {
+  const m = lastSeen.get(env.channel);
+  if (typeof env.seq === "number") {
+    if (m && m.epoch === env.epoch && env.seq <= m.seq) return false;
+    lastSeen.set(env.channel, { epoch: env.epoch, seq: env.seq });
+  }
+  kept.push(env);
+  if (kept.length > MAX_KEPT * 1.5) kept = kept.slice(-MAX_KEPT);
+  pending.push(env);
+  // more than a screenful waiting (a background tab): only the newest can be shown anyway
+  if (pending.length > MAX_ROWS * 4) pending = pending.slice(-MAX_ROWS * 2);
+  if (charts) charts.add(env);
+  queuePaint();
+  return true;
 }
 
 function onEnvelope(env) {
   received++;
   ticks[ticks.length - 1]++;
-  pending.push(env);
-  if (pending.length > MAX_ROWS * 2) pending = pending.slice(-MAX_ROWS);
-  if (!paintQueued) {
-    paintQueued = true;
-    requestAnimationFrame(paint);
+  if (loading && loading.has(env.channel)) {
+    loading.get(env.channel).push(env);
+    return;
   }
+  take(env);
 }
 
 // ---------------------------------------------------------------- status display
@@ -389,6 +451,173 @@ function clearTable() {
   $("empty").hidden = false;
 }
 
+/** Shows only `tk`'s rows (null: all): the table is redrawn from the kept envelopes. */
+function setFilter(tk) {
+  tickerFilter = tk || null;
+  $("filter").hidden = !tickerFilter;
+  $("filter-tk").textContent = tickerFilter || "";
+  clearTable();
+  pending = kept.filter(passes).slice(-MAX_ROWS);
+  queuePaint();
+  const q = new URLSearchParams(location.search);
+  if (tickerFilter) q.set("ticker", tickerFilter);
+  else q.delete("ticker");
+  history.replaceState(null, "", "?" + q.toString().replace(/%(2C|3A|2F)/gi, (m) => decodeURIComponent(m)));
+}
+
+// ---------------------------------------------------------------- charts per view
+
+const timeOf = (schema, env) => {
+  let d = null;
+  try { d = schema && schema.time(env.data); } catch { d = null; }
+  const when = toDate(d) || toDate(env.timestamp);
+  return when ? when.getTime() / 1000 : Date.now() / 1000;
+};
+
+/** Flow alerts: premium by ticker (top N, calls beside puts) and cumulative calls against puts. */
+function flowCharts() {
+  const byTicker = new Map();   // ticker -> [call premium, put premium]
+  let calls = 0, puts = 0, barsAt = 0, dirty = false, trailing = null;
+  const bars = new BarChart($("chart-tickers"), {
+    title: `Premium by ticker (top ${TOP_TICKERS})`, height: 230,
+    series: [{ label: "Calls", color: css("--call") }, { label: "Puts", color: css("--put") }],
+    onPick: (tk) => setFilter(tk === tickerFilter ? null : tk),
+  });
+  const cp = new TimeChart($("chart-cp"), {
+    title: "Calls vs puts: premium since the page opened", height: 200,
+    series: [{ label: "Calls", color: css("--call") }, { label: "Puts", color: css("--put") }],
+  });
+  const top = () => [...byTicker].sort((a, b) => (b[1][0] + b[1][1]) - (a[1][0] + a[1][1])).slice(0, TOP_TICKERS);
+  return {
+    bars, cp, byTicker,
+    add(env) {
+      const d = env.data;
+      const occ = d && parseOcc(d.option_chain);
+      const prem = num(d && d.total_premium);
+      if (!occ || !Number.isFinite(prem) || typeof d.ticker !== "string") return;
+      const t = byTicker.get(d.ticker) || [0, 0];
+      t[occ.type === "C" ? 0 : 1] += prem;
+      byTicker.set(d.ticker, t);
+      if (occ.type === "C") calls += prem;
+      else puts += prem;
+      dirty = true;
+      cp.push(timeOf(SCHEMAS["flow-alerts"], env), [calls, puts]);
+    },
+    flush() {
+      const now = performance.now();
+      // the ranking need not move 50 times a second; the last change is drawn in any case
+      if (dirty && now - barsAt < 250) {
+        if (!trailing) trailing = setTimeout(() => { trailing = null; queuePaint(); }, 250 - (now - barsAt));
+      } else if (dirty) {
+        dirty = false;
+        barsAt = now;
+        const t = top();
+        bars.set(t.map(([k]) => k), [t.map(([, v]) => v[0]), t.map(([, v]) => v[1])]);
+      }
+      bars.flush();
+      cp.flush();
+      const all = calls + puts;
+      $("cp-ratio").innerHTML = all ? `<b class="call">Calls ${money(calls)} (${Math.round(100 * calls / all)}%)</b>` +
+        ` · <b class="put">Puts ${money(puts)} (${Math.round(100 * puts / all)}%)</b>` : "";
+    },
+    resize() { bars.resize(); cp.resize(); },
+    destroy() { clearTimeout(trailing); bars.destroy(); cp.destroy(); },
+  };
+}
+
+/** One time chart fed by `values(data)`, for market tide, price and GEX. */
+function lineCharts(title, series, schema, values) {
+  const chart = new TimeChart($("chart-main"), { title, height: 260, series });
+  return {
+    chart,
+    add(env) {
+      let v = null;
+      try { v = schema.valid(env.data) ? values(env.data, chart) : null; } catch { v = null; }
+      if (v) chart.push(timeOf(schema, env), v);
+    },
+    flush() { chart.flush(); },
+    resize() { chart.resize(); },
+    destroy() { chart.destroy(); },
+  };
+}
+
+const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+
+function chartsFor(channels) {
+  if (channels.length !== 1 || !globalThis.uPlot) return null;
+  const [kind, tk] = channels[0].split(":");
+  const n = (v) => { const x = num(v); return Number.isFinite(x) ? x : null; };
+  if (kind === "flow-alerts") return flowCharts();
+  if (kind === "market_tide")
+    return lineCharts("Market tide: net premium through the day", [
+      { label: "Net call premium", color: css("--call") },
+      { label: "Net put premium", color: css("--put") },
+      { label: "Net volume", color: css("--accent"), scale: "y2", bars: true },
+    ], SCHEMAS.market_tide, (d) => [n(d.net_call_premium), n(d.net_put_premium), n(d.net_volume)]);
+  if (kind === "price" && tk) {
+    let lastVol = null;   // UW's vol is the day's running total: the chart shows what each tick added
+    return lineCharts(`${tk} price`, [
+      { label: "Last", color: css("--accent"), fmt: (v) => v.toFixed(2) },
+      { label: "Volume", color: "#8593a3", scale: "y2", bars: true },
+    ], SCHEMAS.price, (d) => {
+      const vol = n(d.vol);
+      const added = vol !== null && lastVol !== null && vol >= lastVol ? vol - lastVol : null;
+      if (vol !== null) lastVol = vol;
+      return [n(d.close), added];
+    });
+  }
+  if (kind === "gex" && tk)
+    return lineCharts(`${tk} gamma exposure (per 1% move, by open interest)`, [
+      { label: "Gamma / 1%", color: css("--warn") },
+      { label: "Price", color: css("--accent"), scale: "y2", fmt: (v) => v.toFixed(2) },
+    ], SCHEMAS.gex, (d) => [n(d.gamma_per_one_percent_move_oi), n(d.price)]);
+  return null;
+}
+
+function setCharts(channels) {
+  if (charts) charts.destroy();
+  $("chart-main").textContent = "";
+  $("chart-tickers").textContent = "";
+  $("chart-cp").textContent = "";
+  $("cp-ratio").textContent = "";
+  charts = chartsFor(channels);
+  const flow = channels.length === 1 && channels[0] === "flow-alerts" && !!charts;
+  $("flow-side").hidden = !flow;
+  $("chart-main").hidden = !charts || flow;
+  if (charts) charts.resize();
+  window.__uwrelayCharts = charts;     // for tests and the console
+}
+
+// ---------------------------------------------------------------- history on open
+
+async function loadHistory(channels, path) {
+  const gen = viewGen;
+  loading = new Map(channels.map((ch) => [ch, []]));
+  const st = $("history-state");
+  st.dataset.state = "loading";
+  st.textContent = "loading history…";
+  let n = 0;
+  for (const ch of channels) {
+    let envs = [];
+    try {
+      envs = await backfill({ client, relayUrl, accessToken, channel: ch, path, limit: HISTORY_LIMIT });
+    } catch {
+      envs = [];
+    }
+    if (gen !== viewGen) return;
+    for (const env of envs) if (env && env.channel === ch && take(env)) n++;
+    const live = loading.get(ch) || [];
+    loading.delete(ch);
+    for (const env of live) take(env);
+  }
+  loading = null;
+  fromHistory += n;
+  st.dataset.state = "done";
+  st.dataset.count = String(n);
+  st.textContent = n ? `${n} from history` : "";
+  showCount();
+}
+
 let detach = [];
 function openClient(options) {
   detach.forEach((off) => off());
@@ -430,6 +659,14 @@ function setView(key, channels) {
   $("channel-select").value = key;
   renderHead();
   clearTable();
+  viewGen++;
+  kept = [];
+  lastSeen = new Map();
+  fromHistory = 0;
+  tickerFilter = null;
+  $("filter").hidden = true;
+  setCharts(view.channels);
+  loadHistory(view.channels, view.generic ? null : VIEWS[key].path);
   const q = new URLSearchParams(location.search);
   q.delete("view");
   q.delete("channels");
@@ -470,6 +707,12 @@ function init() {
     if (view && view.generic && tickerChannel()) setView("ticker", [tickerChannel()]);
   });
   $("clear").addEventListener("click", clearTable);
+  $("filter-clear").addEventListener("click", () => setFilter(null));
+  let resizeTimer = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => charts && charts.resize(), 100);
+  });
   $("gap-dismiss").addEventListener("click", () => { $("gap-notice").hidden = true; gapCount = 0; });
   window.addEventListener("online", () => client && client.reconnectNow());
   setInterval(tick, 1000);
@@ -485,6 +728,8 @@ function init() {
   } else {
     setView(VIEWS[params.get("view")] ? params.get("view") : "flow");
   }
+  const tk = (params.get("ticker") || "").trim().toUpperCase();
+  if (tk && /^[A-Z0-9._-]{1,32}$/.test(tk) && view.key === "flow") setFilter(tk);
 }
 
 init();

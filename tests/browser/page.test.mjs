@@ -130,10 +130,13 @@ class Proc {
 // ---------------------------------------------------------------- the page server
 
 const TYPES = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8" };
-const SERVED = { "/": "index.html", "/app.js": "app.js", "/style.css": "style.css", "/uwrelay.js": "uwrelay.js" };
+const SERVED = { "/": "index.html", "/app.js": "app.js", "/style.css": "style.css", "/uwrelay.js": "uwrelay.js",
+  "/charts.js": "charts.js", "/backfill.js": "backfill.js", "/status.html": "status.html", "/status.js": "status.js",
+  "/uPlot.iife.min.js": "../third_party/uplot/node_modules/uplot/dist/uPlot.iife.min.js",
+  "/uPlot.min.css": "../third_party/uplot/node_modules/uplot/dist/uPlot.min.css" };
 
 let staticServer = null;
-/** Serves web/ the way the relay is meant to: four paths, nothing else. */
+/** Serves web/ (and the charting library) the way the relay does, nothing else. */
 async function startStatic() {
   if (staticServer) return staticServer.address().port;
   staticServer = http.createServer((req, res) => {
@@ -351,10 +354,11 @@ const range = (a, b) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 
 // ---------------------------------------------------------------- tests
 
-e2e("serves exactly the four files with the right content types", async (w) => {
+e2e("serves the page's files with the right content types", async (w) => {
   await w.start();
   const port = SERVES_PAGE ? w.relayPort : w.staticPort;
-  const want = { "/": "text/html", "/app.js": "text/javascript", "/style.css": "text/css", "/uwrelay.js": "text/javascript" };
+  const want = { "/": "text/html", "/app.js": "text/javascript", "/style.css": "text/css", "/uwrelay.js": "text/javascript",
+    "/charts.js": "text/javascript", "/backfill.js": "text/javascript", "/uPlot.iife.min.js": "text/javascript", "/uPlot.min.css": "text/css" };
   let total = 0;
   for (const [p, type] of Object.entries(want)) {
     const r = await httpGet(port, p);
@@ -365,10 +369,11 @@ e2e("serves exactly the four files with the right content types", async (w) => {
     assert.doesNotMatch(r.body, /(src|href)\s*=\s*["']?(https?:)?\/\//i, p + " loads nothing external");
     assert.doesNotMatch(r.body, /@import|url\(\s*["']?(https?:)?\/\//i, p + " loads nothing external");
   }
-  assert.ok(total < 60 * 1024, `page is ${total} bytes`);
+  // the page's own files and the charting library (uPlot, 51 KB minified)
+  assert.ok(total < 150 * 1024, `page is ${total} bytes`);
   // what CMakeLists.txt embeds (web/*.html, *.js, *.css); the package's other files are not served
   const files = fs.readdirSync(WEB).filter((f) => /\.(html|js|css)$/.test(f)).sort();
-  assert.deepEqual(files, ["app.js", "index.html", "style.css", "uwrelay.js"]);
+  assert.deepEqual(files, ["app.js", "backfill.js", "charts.js", "index.html", "status.html", "status.js", "style.css", "uwrelay.js"]);
 });
 
 e2e("loads without console errors and shows the flow alerts the sim publishes", async (w) => {

@@ -447,15 +447,70 @@ static void gen_option_trade(struct sb *b, struct ctx *c)
 	sb_printf(b, ",\"ask_vol\":%ld,\"bid_vol\":%ld", av, bv);
 }
 
+/* What a ticker's price, day volume and GEX have done so far, so that
+ * successive frames walk like a session instead of jumping about: the
+ * price is a random walk pulled gently back to its base level, volume only
+ * grows, and gamma drifts. A small table, oldest entry reused when full. */
+struct walk {
+	char tk[16];
+	double price, gamma, charm, vanna;
+	long vol;
+	unsigned used;
+};
+
+static struct walk *walk_of(const char *tk)
+{
+	static struct walk w[64];
+	static unsigned clock;
+	struct walk *free_slot = &w[0];
+
+	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+		if (w[i].used && !strncmp(w[i].tk, tk, sizeof(w[i].tk) - 1)) {
+			w[i].used = ++clock;
+			return &w[i];
+		}
+		if (w[i].used < free_slot->used)
+			free_slot = &w[i];
+	}
+	memset(free_slot, 0, sizeof(*free_slot));
+	snprintf(free_slot->tk, sizeof(free_slot->tk), "%s", tk);
+	free_slot->price = base_price(tk);
+	free_slot->vol = rnd_range(100000, 5000000);
+	free_slot->gamma = (rnd_unit() - 0.6) * 1e9;
+	free_slot->charm = (rnd_unit() - 0.5) * 4e12;
+	free_slot->vanna = (rnd_unit() - 0.3) * 1e10;
+	free_slot->used = ++clock;
+	return free_slot;
+}
+
+static void walk_step(struct walk *w, const char *tk)
+{
+	double base = base_price(tk);
+
+	w->price *= 1.0 + 0.0006 * (2.0 * rnd_unit() - 1.0);
+	w->price += 0.01 * (base - w->price);
+	if (w->price < 0.01)
+		w->price = 0.01;
+	w->vol += rnd_range(100, 40000);
+	w->gamma += (rnd_unit() - 0.5) * 2e7 - 0.005 * w->gamma * (rnd_unit() - 0.4);
+	w->charm += (rnd_unit() - 0.5) * 4e10;
+	w->vanna += (rnd_unit() - 0.5) * 2e8;
+}
+
 static void gen_price(struct sb *b, struct ctx *c)
 {
+	struct walk *w = walk_of(c->tk);
+
+	walk_step(w, c->tk);
 	sb_printf(b, "{\"close\":\"%.2f\",\"time\":%lld,\"vol\":%ld",
-		  jitter(base_price(c->tk), 0.005), c->ms,
-		  rnd_range(100000, 90000000));
+		  w->price, c->ms, w->vol);
 }
 
 static void gen_gex(struct sb *b, struct ctx *c)
 {
+	struct walk *w = walk_of(c->tk);
+
+	walk_step(w, c->tk);
 	sb_puts(b, "{\"ticker\":");
 	sb_json_str(b, c->tk);
 	sb_printf(b, ",\"timestamp\":%lld,"
@@ -464,9 +519,7 @@ static void gen_gex(struct sb *b, struct ctx *c)
 		  "\"charm_per_one_percent_move_oi\":\"%.2f\","
 		  "\"vanna_per_one_percent_move_oi\":\"%.2f\","
 		  "\"price\":\"%.2f\"",
-		  c->ms / 1000 * 1000, (rnd_unit() - 0.6) * 1e9,
-		  (rnd_unit() - 0.5) * 4e12, (rnd_unit() - 0.3) * 1e10,
-		  jitter(base_price(c->tk), 0.005));
+		  c->ms / 1000 * 1000, w->gamma, w->charm, w->vanna, w->price);
 }
 
 static void gen_gex_strike(struct sb *b, struct ctx *c, int with_expiry)
@@ -545,16 +598,25 @@ static void gen_stock_trade(struct sb *b, struct ctx *c, int off_lit)
 		  rnd_range(100000, 90000000));
 }
 
+/* Market tide is cumulative over the trading day: net call and net put
+ * premium drift from zero with a slowly changing bias (the day's mood), so a
+ * chart of it looks like UW's; net volume follows the premiums. */
 static void gen_market_tide(struct sb *b, struct ctx *c)
 {
+	static double call, put, mood;
+	static long vol;
 	char iso[16], occ[8];
 
+	mood += (rnd_unit() - 0.5) * 0.2;
+	mood *= 0.98;
+	call += (rnd_unit() - 0.5 + mood) * 1.5e6;
+	put += (rnd_unit() - 0.5 - mood) * 1.5e6;
+	vol += (long)((rnd_unit() - 0.5 + mood) * 4000.0);
 	expiry_date(0, iso, occ);
 	sb_printf(b, "{\"date\":\"%s\",\"timestamp\":", iso);
 	put_iso(b, c->ms);
 	sb_printf(b, ",\"net_call_premium\":\"%.0f\",\"net_put_premium\":\"%.0f\","
-		  "\"net_volume\":%ld", (rnd_unit() - 0.5) * 6e7,
-		  (rnd_unit() - 0.5) * 6e7, rnd_range(-100000, 100000));
+		  "\"net_volume\":%ld", call, put, vol);
 }
 
 static void gen_net_flow(struct sb *b, struct ctx *c)
