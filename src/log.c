@@ -206,6 +206,31 @@ emit(int level, const char *text)
 }
 
 void
+log_maskf(char *dst, size_t dstlen, const char *fmt, ...)
+{
+	va_list ap;
+	char raw[512];
+
+	va_start(ap, fmt);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	va_end(ap);
+	log_mask(dst, dstlen, raw);
+}
+
+void
+log_fail(char *dst, size_t dstlen, const char *module, const char *fmt, ...)
+{
+	va_list ap;
+	char raw[512];
+
+	va_start(ap, fmt);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	va_end(ap);
+	log_mask(dst, dstlen, raw);
+	log_msg(LOG_WARN, "%s: %s", module, dst);
+}
+
+void
 log_vmsg(int level, const char *fmt, va_list ap)
 {
 	char line[LINE_MAX_LEN], *big = NULL;
