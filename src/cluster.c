@@ -220,7 +220,7 @@ gain_leadership(struct cluster *cl, uint64_t sent_ms)
 	snprintf(cl->holder, sizeof(cl->holder), "%s", cl->node);
 	log_msg(LOG_INFO, "cluster: this relay now holds the UW link (lock %s, ttl %.1f s)",
 		cl->k_lock, r->cfg.cluster_lock_ttl);
-	if (!r->up.wsi)
+	if (!r->up.conn.wsi)
 		upstream_start(&r->up);
 	notify_status(r);
 }
@@ -363,7 +363,7 @@ ingest_tick(struct cluster *cl)
 		if (now - cl->published_ms >= (ttl / 3 < 1000 ? ttl / 3 : 1000))
 			publish_state(cl);
 		/* after a quick loss and regain, the old socket may still be closing */
-		if ((r->up.state == UP_STOPPED || r->up.state == UP_DISABLED) && !r->up.wsi)
+		if ((r->up.state == UP_STOPPED || r->up.state == UP_DISABLED) && !r->up.conn.wsi)
 			upstream_start(&r->up);
 	} else if (!cl->lock_inflight && now - cl->lock_try_ms >= try_every) {
 		char ttls[24];

@@ -92,6 +92,24 @@ relay_publish(struct relay *r, struct reg_channel *ch, const char *payload, size
 	relay_deliver(r, ch, registry_next_seq(ch), recv_ms, t_us, payload, len, 1);
 }
 
+/* The UW client's hooks (upstream.h): frames to relay_publish, link
+ * changes to browsers and systemd. */
+static void
+up_publish(void *owner, struct reg_channel *ch, const char *payload, size_t len, int64_t recv_ms,
+	   uint64_t rx_us)
+{
+	relay_publish(owner, ch, payload, len, recv_ms, rx_us);
+}
+
+static void
+up_link(void *owner, int up, const char *why)
+{
+	session_broadcast_upstream(owner, up, why);
+	notify_status(owner);
+}
+
+static const struct upstream_hooks up_hooks = { up_publish, up_link };
+
 const char *
 relay_upstream_word(const struct relay *r)
 {
@@ -299,7 +317,7 @@ static const struct lws_protocols browser_protocols[] = {
 };
 
 static const struct lws_protocols client_protocols[] = {
-	{ "uw-upstream", upstream_callback, 0, 65536, 0, NULL, 0 },
+	{ "uw-upstream", upconn_callback, 0, 65536, 0, NULL, 0 },
 	{ "uw-rest", source_callback, 0, 0, 0, NULL, 0 },
 	{ "uwrelay-redis", rconn_callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
@@ -449,7 +467,7 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 	r->scratch = malloc(LWS_PRE + SCRATCH_BYTES);
 	if (!r->scratch || registry_init(&r->reg) || sources_init(r))
 		return -1;
-	upstream_init(&r->up, r);
+	upstream_init(&r->up, &r->cfg, &r->reg, &up_hooks, r);
 
 	r->token = relay_read_token(&r->cfg, why, sizeof(why));
 	if (r->token)
@@ -537,6 +555,7 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 	log_msg(LOG_INFO, "relay: uwrelay %s listening on %s://%s:%lld/ (epoch %s)", UWRELAY_VERSION,
 		r->cfg.listen_tls_cert[0] ? "https" : "http", r->cfg.listen_address,
 		(long long)r->cfg.listen_port, r->epoch);
+	upstream_attach(&r->up, r->ctx, r->vh_client, r->wake_fd, r->token);
 	if (cluster_init(&r->cl, r))
 		return -1;
 	if (r->cfg.cluster_mode == CLUSTER_STANDALONE)
@@ -574,7 +593,7 @@ relay_run(struct relay *r)
 		if (!r->stopping)
 			continue;
 		if (clock_mono_ms() >= r->stop_deadline_ms ||
-		    (!r->n_sessions && !r->up.wsi && !cluster_busy(&r->cl)))
+		    (!r->n_sessions && !r->up.conn.wsi && !cluster_busy(&r->cl)))
 			break;
 	}
 	return r->exit_code;
@@ -593,13 +612,14 @@ relay_destroy(struct relay *r)
 		cluster_free(&r->cl);
 		lws_sul_cancel(&r->sul_stop);
 		lws_sul_cancel(&r->sul_watchdog);
-		if (r->up.state != UP_DISABLED)
-			r->up.state = UP_STOPPED;
-		upstream_free(&r->up);
+	}
+	/* before the context goes: its timers are in the context's lists; the
+	 * link's last callbacks, during lws_context_destroy, find it stopped */
+	upstream_free(&r->up);
+	if (r->ctx) {
 		lws_context_destroy(r->ctx);
 		r->ctx = NULL;
 	}
-	upstream_free(&r->up);
 	registry_free(&r->reg);
 	sources_free(r);
 	access_free(&r->access);
