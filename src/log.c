@@ -205,28 +205,33 @@ emit(int level, const char *text)
 	fprintf(stderr, "%s %s %s\n", ts, level_names[level], masked);
 }
 
+static void
+vmaskf(char *dst, size_t dstlen, const char *fmt, va_list ap)
+{
+	char raw[512];
+
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	log_mask(dst, dstlen, raw);
+}
+
 void
 log_maskf(char *dst, size_t dstlen, const char *fmt, ...)
 {
 	va_list ap;
-	char raw[512];
 
 	va_start(ap, fmt);
-	vsnprintf(raw, sizeof(raw), fmt, ap);
+	vmaskf(dst, dstlen, fmt, ap);
 	va_end(ap);
-	log_mask(dst, dstlen, raw);
 }
 
 void
 log_fail(char *dst, size_t dstlen, const char *module, const char *fmt, ...)
 {
 	va_list ap;
-	char raw[512];
 
 	va_start(ap, fmt);
-	vsnprintf(raw, sizeof(raw), fmt, ap);
+	vmaskf(dst, dstlen, fmt, ap);
 	va_end(ap);
-	log_mask(dst, dstlen, raw);
 	log_msg(LOG_WARN, "%s: %s", module, dst);
 }
 

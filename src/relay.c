@@ -40,6 +40,14 @@ is_loopback(const char *addr)
 	return config_addr_is_loopback(addr);
 }
 
+/* The rule for a listener beyond loopback: subscriber tokens, or the
+ * operator's explicit allow_anonymous. 1 if c with tokens a breaks it. */
+static int
+open_without_auth(const struct config *c, const struct access *a)
+{
+	return !is_loopback(c->listen_address) && !a->n && !c->listen_allow_anonymous;
+}
+
 void
 relay_channel_changed(struct relay *r, struct reg_channel *ch)
 {
@@ -147,23 +155,24 @@ sources_same(const struct config *a, const struct config *b)
 }
 
 /* SIGHUP: a new config replaces the old one unless it is broken. What
- * cannot change without a restart (listener, TLS trust) is kept and said. */
+ * cannot change without a restart (listener, TLS trust) is kept and said.
+ * Every rejection leaves through reject:, which frees what was loaded. */
 static void
 reload(struct relay *r)
 {
 	struct config nc;
+	struct access na;
+	struct asset_dir nd;
 	char err[512];
-	int url_changed;
+	int url_changed, loaded = 0;	/* 1: nc, 2: nc and na */
 
 	if (!r->config_path) {
 		log_msg(LOG_WARN, "relay: SIGHUP: no configuration file to reload (started without -c)");
 		return;
 	}
-	if (config_load(r->config_path, &nc, err, sizeof(err))) {
-		r->reload_failures++;
-		log_msg(LOG_ERR, "relay: reload rejected, keeping the running configuration: %s", err);
-		return;
-	}
+	if (config_load(r->config_path, &nc, err, sizeof(err)))
+		goto reject;
+	loaded = 1;
 	if (str_differs(nc.listen_address, r->cfg.listen_address) || nc.listen_port != r->cfg.listen_port) {
 		log_msg(LOG_WARN, "relay: listen address or port changed: that needs a restart; "
 			"still listening on %s:%lld", r->cfg.listen_address, (long long)r->cfg.listen_port);
@@ -175,40 +184,23 @@ reload(struct relay *r)
 		log_msg(LOG_WARN, "relay: upstream ca_file or token_file changed: that needs a restart");
 	if (str_differs(nc.rest_url, r->cfg.rest_url) || !sources_same(&nc, &r->cfg))
 		log_msg(LOG_WARN, "relay: upstream.rest_url or sources changed: that needs a restart");
-	{
-		struct access na;
-
-		if (access_load(&na, &nc, err, sizeof(err))) {
-			r->reload_failures++;
-			log_msg(LOG_ERR, "relay: reload rejected, keeping the running configuration: %s", err);
-			config_free(&nc);
-			return;
-		}
-		/* cookies of tokens still listed stay good */
-		if (access_keep_key(&na, &r->access))
-			log_msg(LOG_WARN, "relay: out of memory keeping the cookie key: browsers must "
-				"present their token again");
-		if (!is_loopback(nc.listen_address) && !na.n && !nc.listen_allow_anonymous) {
-			r->reload_failures++;
-			log_msg(LOG_ERR, "relay: reload rejected: it removes auth from a non-loopback listener");
-			access_free(&na);
-			config_free(&nc);
-			return;
-		}
-		struct asset_dir nd;
-
-		if (assets_load_dir(nc.static_dir, &nd, err, sizeof(err))) {
-			r->reload_failures++;
-			log_msg(LOG_ERR, "relay: reload rejected, keeping the running configuration: %s", err);
-			access_free(&na);
-			config_free(&nc);
-			return;
-		}
-		access_free(&r->access);
-		r->access = na;
-		assets_free_dir(&r->static_files);
-		r->static_files = nd;
+	if (access_load(&na, &nc, err, sizeof(err)))
+		goto reject;
+	loaded = 2;
+	/* cookies of tokens still listed stay good */
+	if (access_keep_key(&na, &r->access))
+		log_msg(LOG_WARN, "relay: out of memory keeping the cookie key: browsers must "
+			"present their token again");
+	if (open_without_auth(&nc, &na)) {
+		snprintf(err, sizeof(err), "it removes auth from a non-loopback listener");
+		goto reject;
 	}
+	if (assets_load_dir(nc.static_dir, &nd, err, sizeof(err)))
+		goto reject;
+	access_free(&r->access);
+	r->access = na;
+	assets_free_dir(&r->static_files);
+	r->static_files = nd;
 	url_changed = str_differs(nc.upstream_url, r->cfg.upstream_url);
 	config_free(&r->cfg);
 	r->cfg = nc;
@@ -221,6 +213,14 @@ reload(struct relay *r)
 		upstream_config_changed(&r->up);	/* budget, leave_delay */
 	r->reloads++;
 	log_msg(LOG_INFO, "relay: configuration reloaded from %s", r->config_path);
+	return;
+reject:
+	r->reload_failures++;
+	log_msg(LOG_ERR, "relay: reload rejected, keeping the running configuration: %s", err);
+	if (loaded == 2)
+		access_free(&na);
+	if (loaded)
+		config_free(&nc);
 }
 
 /* ---- signals ---- */
@@ -479,7 +479,7 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 		log_msg(LOG_ERR, "relay: %s", why);
 		return -1;
 	}
-	if (!is_loopback(r->cfg.listen_address) && !r->access.n && !r->cfg.listen_allow_anonymous) {
+	if (open_without_auth(&r->cfg, &r->access)) {
 		log_msg(LOG_ERR, "relay: refusing to listen on %s without auth: UW data is licensed for "
 			"personal use. Set auth.tokens (or auth.tokens_file), or listen.allow_anonymous: "
 			"true if something else guards this port", r->cfg.listen_address);
