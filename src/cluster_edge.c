@@ -79,24 +79,14 @@ cluster_edge_evict(struct reg_channel *ch, void *arg)
 static void
 gap_notice(struct relay *r, struct reg_channel *ch, uint64_t from, uint64_t to)
 {
-	cJSON *o = cJSON_CreateObject();
-	char *txt;
+	cJSON *o = session_notice_new("gap", ch->name);
 
-	if (!o)
-		return;
-	cJSON_AddStringToObject(o, "type", "gap");
-	cJSON_AddStringToObject(o, "channel", ch->name);
 	cJSON_AddStringToObject(o, "reason", "trimmed");
 	cJSON_AddNumberToObject(o, "from", (double)from);
 	cJSON_AddNumberToObject(o, "to", (double)to);
 	cJSON_AddStringToObject(o, "message",
 				"these frames left the shared stream before this relay read them");
-	txt = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	if (txt) {
-		session_channel_notice(r, ch, txt);
-		free(txt);
-	}
+	session_send_notice(r, NULL, ch, o);
 }
 
 /* Redis lost its data (or someone reset the cluster): seqs start again. */

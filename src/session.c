@@ -172,38 +172,33 @@ session_broadcast_notice(struct relay *r, const char *data_json)
 void
 session_broadcast_upstream(struct relay *r, int up, const char *reason)
 {
-	cJSON *o = cJSON_CreateObject();
-	char *txt;
+	cJSON *o = session_notice_new("upstream", NULL);
 
-	if (!o)
-		return;
-	cJSON_AddStringToObject(o, "type", "upstream");
 	cJSON_AddStringToObject(o, "state", up ? "connected" : "disconnected");
 	if (!up && reason && *reason)
 		cJSON_AddStringToObject(o, "reason", reason);
-	txt = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	if (txt) {
-		session_broadcast_notice(r, txt);
-		free(txt);
-	}
+	session_send_notice(r, NULL, NULL, o);
 }
 
-/* Sends o as a $relay notice and frees it. */
-static void
-notice_obj(struct session *s, cJSON *o)
+void
+session_send_notice(struct relay *r, struct session *s, struct reg_channel *ch, cJSON *o)
 {
 	char *txt = o ? cJSON_PrintUnformatted(o) : NULL;
 
 	cJSON_Delete(o);
-	if (txt) {
+	if (!txt)
+		return;
+	if (s)
 		session_notice(s, txt);
-		free(txt);
-	}
+	else if (ch)
+		session_channel_notice(r, ch, txt);
+	else
+		session_broadcast_notice(r, txt);
+	free(txt);
 }
 
-static cJSON *
-notice_new(const char *type, const char *channel)
+cJSON *
+session_notice_new(const char *type, const char *channel)
 {
 	cJSON *o = cJSON_CreateObject();
 
@@ -219,13 +214,13 @@ static void
 notice_kv(struct session *s, const char *type, const char *channel, const char *code,
 	  const char *message)
 {
-	cJSON *o = notice_new(type, channel);
+	cJSON *o = session_notice_new(type, channel);
 
 	if (o && code)
 		cJSON_AddStringToObject(o, "code", code);
 	if (o && message)
 		cJSON_AddStringToObject(o, "message", message);
-	notice_obj(s, o);
+	session_send_notice(s->relay, s, NULL, o);
 }
 
 /* Replays ch's history after rs->since to s, or says why it cannot. */
@@ -238,22 +233,22 @@ replay(struct session *s, struct reg_channel *ch, const struct resume *rs)
 	cJSON *o;
 
 	if (rs->epoch[0] && strcmp(rs->epoch, r->epoch)) {
-		o = notice_new("gap", ch->name);
+		o = session_notice_new("gap", ch->name);
 		cJSON_AddStringToObject(o, "reason", "epoch");
 		cJSON_AddStringToObject(o, "message",
 					"the relay restarted since that epoch: missed frames are not recoverable");
-		notice_obj(s, o);
+		session_send_notice(s->relay, s, NULL, o);
 		return;
 	}
 	if (rs->since >= last)
 		return;		/* nothing missed */
 	if (!h->count || rs->since + 1 < first) {
-		o = notice_new("gap", ch->name);
+		o = session_notice_new("gap", ch->name);
 		cJSON_AddStringToObject(o, "reason", "too_old");
 		cJSON_AddNumberToObject(o, "from", (double)(rs->since + 1));
 		cJSON_AddNumberToObject(o, "to", (double)(h->count ? first - 1 : last));
 		cJSON_AddStringToObject(o, "message", "these frames are no longer held: not recovered");
-		notice_obj(s, o);
+		session_send_notice(s->relay, s, NULL, o);
 	}
 	/* The replay may exceed the live queue cap by design: allow it once. */
 	for (uint32_t i = history_index_after(h, rs->since); i < h->count; i++) {
@@ -337,11 +332,11 @@ subscribe(struct session *s, const char *name, size_t len, const struct resume *
 		return;
 	}
 	{
-		cJSON *o = notice_new("subscribed", chan);
+		cJSON *o = session_notice_new("subscribed", chan);
 
 		cJSON_AddNumberToObject(o, "seq", (double)ch->seq);
 		cJSON_AddStringToObject(o, "upstream", relay_upstream_word(r));
-		notice_obj(s, o);
+		session_send_notice(s->relay, s, NULL, o);
 	}
 	if (rs && rs->has_since && !cluster_defer_resume(&r->cl, ch, s, rs->since, rs->epoch))
 		replay(s, ch, rs);
@@ -667,9 +662,9 @@ session_config_changed(struct relay *r)
 			memcpy(name, ch->name, (size_t)ch->name_len + 1);
 			if (registry_unsubscribe(&r->reg, &s->sub, name, strlen(name), &ch) == REG_LAST)
 				relay_channel_changed(r, ch);
-			o = notice_new("unsubscribed", name);
+			o = session_notice_new("unsubscribed", name);
 			cJSON_AddStringToObject(o, "reason", "channel no longer allowed by the relay's configuration");
-			notice_obj(s, o);
+			session_send_notice(s->relay, s, NULL, o);
 		}
 	}
 }
