@@ -375,7 +375,7 @@ unsubscribe(struct session *s, const char *name, size_t len)
 	notice_kv(s, "unsubscribed", chan, NULL, NULL);
 }
 
-/* Splits the request URI into path and query. */
+/* Copies the path of the request URI (what precedes any "?"), truncated to plen. */
 static void
 split_uri(const char *uri, char *path, size_t plen)
 {
