@@ -32,6 +32,8 @@ struct upstream_hooks {
 			int64_t recv_ms, uint64_t rx_us);
 	/* The link came up (up = 1) or went down (why: the last error). */
 	void (*link)(void *owner, int up, const char *why);
+	/* 1 if channel name[0..len) is polled over REST, not joined at UW. */
+	int (*polled)(void *owner, const char *name, size_t len);
 };
 
 struct upstream {

@@ -101,7 +101,7 @@ relay_publish(struct relay *r, struct reg_channel *ch, const char *payload, size
 }
 
 /* The UW client's hooks (upstream.h): frames to relay_publish, link
- * changes to browsers and systemd. */
+ * changes to browsers and systemd, and which channels REST sources poll. */
 static void
 up_publish(void *owner, struct reg_channel *ch, const char *payload, size_t len, int64_t recv_ms,
 	   uint64_t rx_us)
@@ -116,7 +116,13 @@ up_link(void *owner, int up, const char *why)
 	notify_status(owner);
 }
 
-static const struct upstream_hooks up_hooks = { up_publish, up_link };
+static int
+up_polled(void *owner, const char *name, size_t len)
+{
+	return source_by_channel(owner, name, len) != NULL;
+}
+
+static const struct upstream_hooks up_hooks = { up_publish, up_link, up_polled };
 
 const char *
 relay_upstream_word(const struct relay *r)

@@ -351,7 +351,7 @@ mark_all_wanted_dirty(struct upstream *up)
 	uint32_t it;
 
 	for (ch = registry_first(reg, &it); ch; ch = registry_next(reg, ch, &it))
-		if (ch->n_members && !config_source_by_channel(up->cfg, ch->name, ch->name_len)) {
+		if (ch->n_members && !up->hooks->polled(up->owner, ch->name, ch->name_len)) {
 			ch->want_changed_ms = now;	/* a rejoin's wait counts from the reconnect */
 			registry_mark_dirty(reg, ch);
 		}
