@@ -252,18 +252,6 @@ leave_delay_ms(const struct upstream *up)
 	return (uint64_t)(up->cfg->leave_delay * 1000);
 }
 
-static double
-budget_rate(const struct upstream *up)
-{
-	return up->cfg->budget_rate;
-}
-
-static double
-budget_burst(const struct upstream *up)
-{
-	return (double)up->cfg->budget_burst;
-}
-
 /* Counts a join or leave in the per-second slots of the last 10 s. */
 static void
 count_sent(struct upstream *up, uint64_t now_ms)
@@ -286,8 +274,8 @@ upstream_budget_info(const struct upstream *up, struct upstream_budget_info *out
 	struct reg_channel *ch;
 
 	memset(out, 0, sizeof(*out));
-	out->rate = budget_rate(up);
-	out->burst = budget_burst(up);
+	out->rate = up->cfg->budget_rate;
+	out->burst = (double)up->cfg->budget_burst;
 	out->tokens = tokenbucket_peek(&up->budget, out->rate, out->burst, now);
 	for (unsigned i = 0; i < 10; i++)
 		if (sec - up->sent_win_sec[i] < 10)
@@ -597,12 +585,13 @@ send_join_leave(struct upstream *up, struct reg_channel *ch, int join, uint64_t 
 static int
 budget_stall(struct upstream *up, uint64_t now)
 {
-	uint64_t wait = tokenbucket_wait_ms(&up->budget, budget_rate(up), budget_burst(up), now);
+	uint64_t wait = tokenbucket_wait_ms(&up->budget, up->cfg->budget_rate,
+					    (double)up->cfg->budget_burst, now);
 
 	up->budget_stalls++;
 	log_limited(&up->rl_budget, now, LOG_INFO,
 		    "upstream: join/leave budget (%g/s, burst %lld) used up; the rest wait their turn",
-		    budget_rate(up), (long long)up->cfg->budget_burst);
+		    up->cfg->budget_rate, (long long)up->cfg->budget_burst);
 	reconcile_at(up, now, wait == UINT64_MAX ? 0 : now + (wait ? wait : 1));
 	return 0;
 }
@@ -617,7 +606,7 @@ reconcile(void *owner)
 	struct upstream *up = owner;
 	struct registry *reg = up->reg;
 	uint64_t now = clock_mono_ms(), linger = leave_delay_ms(up), wake = 0, due;
-	double rate = budget_rate(up), burst = budget_burst(up);
+	double rate = up->cfg->budget_rate, burst = (double)up->cfg->budget_burst;
 	struct reg_channel *ch, *next;
 
 	for (int pass = 0; pass < 2; pass++) {
