@@ -119,7 +119,8 @@ connect_now(struct upstream *up)
 		return;
 	}
 	resolver_release(up->resolving);
-	up->resolving = resolver_start(up->conn.url.host, resolver_wake_eventfd, (void *)(intptr_t)up->wake_fd);
+	up->resolving = resolver_start(up->conn.url.host, resolver_wake_eventfd,
+				       (void *)(intptr_t)up->wake_fd);
 	if (!up->resolving) {
 		log_fail(up->last_error, sizeof(up->last_error), "upstream", "cannot start resolving %s",
 			 up->conn.url.host);
