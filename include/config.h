@@ -97,6 +97,8 @@ struct config {
 };
 
 enum cluster_mode { CLUSTER_STANDALONE = 0, CLUSTER_INGEST, CLUSTER_EDGE };
+/* cluster.role's names, indexed by enum cluster_mode. */
+extern const char *const config_role_names[3];
 
 /* Where Redis listens: a unix socket path, or a numeric address and port
  * (no name lookup: hiredis would do it on the event loop). */

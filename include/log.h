@@ -33,6 +33,13 @@ void log_vmsg(int level, const char *fmt, va_list ap) __attribute__((format(prin
 /* Masks secrets in src into dst (NUL-terminated, truncated to dstlen).
  * Exposed for tests. Returns the length written. */
 size_t log_mask(char *dst, size_t dstlen, const char *src);
+/* Formats into dst and masks it like a log line: for error texts kept for
+ * the status API, which may quote URLs or lws text. */
+void log_maskf(char *dst, size_t dstlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The same, then logs the masked text once as a warning, "module: text":
+ * a failure kept for the status API and reported where it happened. */
+void log_fail(char *dst, size_t dstlen, const char *module, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* Rate limiting for repeated events: at most `burst` lines per `window_ms`;
  * the rest are counted and reported in the first line of the next window. */

@@ -20,9 +20,7 @@
 #include "registry.h"
 #include "statring.h"
 #include "upstream.h"
-
-#define UWRELAY_VERSION "0.1.0"
-#define UWRELAY_USER_AGENT "uwrelay/" UWRELAY_VERSION
+#include "version.h"
 
 struct conn;
 struct session;

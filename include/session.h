@@ -96,6 +96,13 @@ void session_release_held(struct session *s);
 void session_channel_notice(struct relay *r, struct reg_channel *ch, const char *data_json);
 /* Queues a $relay notice with data object `data_json` to s. */
 void session_notice(struct session *s, const char *data_json);
+/* A notice object {"type": type, "channel": channel (left out if NULL)},
+ * or NULL without memory (cJSON's adders accept NULL). */
+struct cJSON *session_notice_new(const char *type, const char *channel);
+/* The one way a notice object goes out: printed once, sent to s, else to
+ * every subscriber of ch, else to every browser; o is freed (NULL: nothing). */
+void session_send_notice(struct relay *r, struct session *s, struct reg_channel *ch,
+			 struct cJSON *o);
 /* Sends one $relay notice (built once) to every session. */
 void session_broadcast_notice(struct relay *r, const char *data_json);
 /* Tells every browser the UW link went up or down (reason: when down, may

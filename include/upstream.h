@@ -1,4 +1,5 @@
-/* upstream.h: the single WebSocket connection to UW: its state, budget and calls (upstream.c). */
+/* upstream.h: the UW client over the single link (upconn.h): its state,
+ * backoff, health, budget and calls (upstream.c). */
 #ifndef UWRELAY_UPSTREAM_H
 #define UWRELAY_UPSTREAM_H
 
@@ -8,13 +9,11 @@
 #include "log.h"
 #include "registry.h"
 #include "tokenbucket.h"
-#include "uptls.h"
-#include "wsframe.h"
+#include "upconn.h"
 
 /* Largest read from UW's socket (lws' per-thread pt_serv_buf_size). */
 #define UPSTREAM_READ_BYTES 65536
 
-struct relay;
 struct resolve_req;
 
 enum upstream_state {
@@ -25,15 +24,30 @@ enum upstream_state {
 	UP_STOPPED,		/* shutting down */
 };
 
+/* What the UW client asks of its owner (the relay), so that it needs no
+ * relay.h: both are called on the loop with the owner given to upstream_init. */
+struct upstream_hooks {
+	/* A data frame for ch, which has subscribers: deliver it. */
+	void (*publish)(void *owner, struct reg_channel *ch, const char *payload, size_t len,
+			int64_t recv_ms, uint64_t rx_us);
+	/* The link came up (up = 1) or went down (why: the last error). */
+	void (*link)(void *owner, int up, const char *why);
+	/* 1 if channel name[0..len) is polled over REST, not joined at UW. */
+	int (*polled)(void *owner, const char *name, size_t len);
+};
+
 struct upstream {
-	struct relay *relay;
-	struct lws *wsi;
+	const struct upstream_hooks *hooks;
+	void *owner;
+	const struct config *cfg;	/* the owner's, current across reloads */
+	struct registry *reg;
+	struct lws_context *ctx;	/* set by upstream_attach */
+	struct lws_vhost *vh;
+	int wake_fd;			/* for the resolver's answer */
+	const char *token;		/* secret: the owner's, or NULL */
+	struct upconn conn;		/* the transport: TLS, upgrade, frames */
 	enum upstream_state state;
-	int unauthorized;		/* last handshake got 401 */
 	unsigned attempt;		/* failed attempts since the last good connect */
-	char url_masked[900];		/* for logs and status */
-	char *path_with_token;		/* secret: never logged */
-	struct config_url url;
 	lws_sorted_usec_list_t sul_retry;
 	lws_sorted_usec_list_t sul_health;
 	lws_sorted_usec_list_t sul_ack;
@@ -44,28 +58,9 @@ struct upstream {
 	uint64_t last_rx_ms;		/* last anything (frame or pong) */
 	uint64_t rx_us;			/* when the current message arrived */
 	uint64_t ping_sent_ms;		/* 0: no ping outstanding */
-	int ping_due;
-	/* Our own WebSocket framing on a raw lws connection (wsframe.h):
-	 * the upgrade request, its answer, then frames both ways. */
-	int hs_state;			/* UPHS_* */
-	char ws_key[25];		/* Sec-WebSocket-Key of this attempt */
-	char *hs_buf;			/* the answer's head, then a refusal's body */
-	size_t hs_len;
-	long hs_head_len;		/* > 0 once the head is parsed */
-	struct wsf_response hs_resp;
-	int attempt_failed;		/* last_error already says why this attempt failed */
-	struct wsf_rx wsrx;
-	uint8_t pong_due, pong_len;
-	uint8_t pong_payload[125];
-	uint16_t close_due;		/* send a close with this code, then hang up */
-	int closing;			/* a close was received or sent: ignore further input */
-	SSL_CTX *tls_ctx;		/* for wss://, made once (ca_file needs a restart) */
-	struct uptls tls;		/* this connection's TLS, if wss:// */
-	char *plain;			/* decrypted bytes, UPSTREAM_PLAIN_CAP */
 	char last_error[256];
 	struct resolve_req *resolving;	/* DNS lookup in progress, or NULL */
 	char address[256];		/* numeric address to connect to */
-	char auth_reason[200];		/* UW's text for the last 401, "" if unknown */
 	char disabled_reason[256];
 	/* counters */
 	uint64_t frames_in, bytes_in, malformed, oversize, acks_ok, acks_failed;
@@ -91,7 +86,13 @@ struct upstream_budget_info {
 	uint64_t sent_10s;		/* joins + leaves in the last 10 s */
 };
 
-void upstream_init(struct upstream *up, struct relay *r);
+/* Sets up an idle client reading cfg (kept by pointer) and the channels of reg. */
+void upstream_init(struct upstream *up, const struct config *cfg, struct registry *reg,
+		   const struct upstream_hooks *hooks, void *owner);
+/* The loop it runs on, once the context exists; token (kept by pointer,
+ * may be NULL: then it stays disabled). */
+void upstream_attach(struct upstream *up, struct lws_context *ctx, struct lws_vhost *vh,
+		     int wake_fd, const char *token);
 /* Starts connecting (or stays disabled with the given reason). */
 void upstream_start(struct upstream *up);
 /* A host name lookup finished (called on the loop). */
@@ -108,10 +109,15 @@ void upstream_channel_changed(struct upstream *up, struct reg_channel *ch);
 void upstream_config_changed(struct upstream *up);
 /* Fills *out with the join/leave budget's state now. */
 void upstream_budget_info(const struct upstream *up, struct upstream_budget_info *out);
+/* Cancels its timers and frees its buffers; it is stopped from then on. */
 void upstream_free(struct upstream *up);
+/* The words upstream_status_word can return, in a fixed order. */
+#define UPSTREAM_STATUS_WORDS 4
+extern const char *const upstream_status_words[UPSTREAM_STATUS_WORDS];
 /* "connected", "disconnected", "disabled" or "unauthorized". */
 const char *upstream_status_word(const struct upstream *up);
-int upstream_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-		      void *in, size_t len);
+/* The state as /api/stream/status names it: "connected", "connecting",
+ * "waiting_to_retry", "stopped" or "disabled". */
+const char *upstream_state_name(const struct upstream *up);
 
 #endif

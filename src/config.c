@@ -113,6 +113,8 @@ static const struct field listen_fields[] = {
 	END
 };
 
+const char *const config_role_names[3] = { "standalone", "ingest", "edge" };
+
 /* Every join and leave sent to UW, whatever browsers do (upstream.c). */
 static const struct field budget_fields[] = {
 	NUM("rate", F_NUM, budget_rate, 0.01, 10000),
@@ -931,7 +933,7 @@ check_config(struct pctx *c, struct config *cfg)
 			    "'rest_url' must be an http:// or https:// URL with a host and no path or query, "
 			    "not '%s'", cfg->rest_url);
 	{
-		static const char *const roles[] = { "standalone", "ingest", "edge" };
+		const char *const *roles = config_role_names;
 		struct config_redis rd;
 		size_t k;
 

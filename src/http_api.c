@@ -187,12 +187,8 @@ status_json(struct relay *r)
 	uw = cJSON_AddObjectToObject(root, "uw_connection");
 	cJSON_AddBoolToObject(uw, "connected", up->state == UP_CONNECTED);
 	cJSON_AddBoolToObject(uw, "running", up->state != UP_DISABLED && up->state != UP_STOPPED);
-	cJSON_AddStringToObject(uw, "state",
-				up->state == UP_CONNECTED ? "connected" :
-				up->state == UP_CONNECTING ? "connecting" :
-				up->state == UP_WAITING ? "waiting_to_retry" :
-				up->state == UP_STOPPED ? "stopped" : "disabled");
-	cJSON_AddStringToObject(uw, "url", up->url_masked);
+	cJSON_AddStringToObject(uw, "state", upstream_state_name(up));
+	cJSON_AddStringToObject(uw, "url", up->conn.url_masked);
 	cJSON_AddNumberToObject(uw, "reconnect_attempts", up->attempt);
 	subs = cJSON_AddArrayToObject(uw, "subscribed_channels");
 	clients = cJSON_CreateObject();

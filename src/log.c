@@ -205,6 +205,36 @@ emit(int level, const char *text)
 	fprintf(stderr, "%s %s %s\n", ts, level_names[level], masked);
 }
 
+static void
+vmaskf(char *dst, size_t dstlen, const char *fmt, va_list ap)
+{
+	char raw[512];
+
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	log_mask(dst, dstlen, raw);
+}
+
+void
+log_maskf(char *dst, size_t dstlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmaskf(dst, dstlen, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_fail(char *dst, size_t dstlen, const char *module, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmaskf(dst, dstlen, fmt, ap);
+	va_end(ap);
+	log_msg(LOG_WARN, "%s: %s", module, dst);
+}
+
 void
 log_vmsg(int level, const char *fmt, va_list ap)
 {

@@ -65,10 +65,9 @@ metrics_text(struct relay *r)
 	head(f, "upstream_up", "gauge", "1 while the WebSocket to UW is established.");
 	fprintf(f, "uwrelay_upstream_up %d\n", up->state == UP_CONNECTED);
 	head(f, "upstream_state", "gauge", "Upstream state, one series per state, 1 for the current one.");
-	static const char *const states[] = { "connected", "disconnected", "unauthorized", "disabled" };
-	for (int i = 0; i < 4; i++)
-		fprintf(f, "uwrelay_upstream_state{state=\"%s\"} %d\n", states[i],
-			!strcmp(upstream_status_word(up), states[i]));
+	for (int i = 0; i < UPSTREAM_STATUS_WORDS; i++)
+		fprintf(f, "uwrelay_upstream_state{state=\"%s\"} %d\n", upstream_status_words[i],
+			!strcmp(upstream_status_word(up), upstream_status_words[i]));
 	head(f, "upstream_connects_total", "counter", "WebSocket connections to UW established.");
 	fprintf(f, "uwrelay_upstream_connects_total %llu\n", (unsigned long long)up->connects);
 	head(f, "upstream_disconnects_total", "counter", "Established UW connections lost.");

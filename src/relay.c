@@ -43,6 +43,14 @@ is_loopback(const char *addr)
 	return config_addr_is_loopback(addr);
 }
 
+/* The rule for a listener beyond loopback: subscriber tokens, or the
+ * operator's explicit allow_anonymous. 1 if c with tokens a breaks it. */
+static int
+open_without_auth(const struct config *c, const struct access *a)
+{
+	return !is_loopback(c->listen_address) && !a->n && !c->listen_allow_anonymous;
+}
+
 void
 relay_channel_changed(struct relay *r, struct reg_channel *ch)
 {
@@ -99,6 +107,30 @@ relay_publish(struct relay *r, struct reg_channel *ch, const char *payload, size
 	relay_deliver(r, ch, registry_next_seq(ch), recv_ms, t_us, payload, len, 1);
 }
 
+/* The UW client's hooks (upstream.h): frames to relay_publish, link
+ * changes to browsers and systemd, and which channels REST sources poll. */
+static void
+up_publish(void *owner, struct reg_channel *ch, const char *payload, size_t len, int64_t recv_ms,
+	   uint64_t rx_us)
+{
+	relay_publish(owner, ch, payload, len, recv_ms, rx_us);
+}
+
+static void
+up_link(void *owner, int up, const char *why)
+{
+	session_broadcast_upstream(owner, up, why);
+	notify_status(owner);
+}
+
+static int
+up_polled(void *owner, const char *name, size_t len)
+{
+	return source_by_channel(owner, name, len) != NULL;
+}
+
+static const struct upstream_hooks up_hooks = { up_publish, up_link, up_polled };
+
 const char *
 relay_upstream_word(const struct relay *r)
 {
@@ -154,23 +186,24 @@ tape_same(const struct config *a, const struct config *b)
 }
 
 /* SIGHUP: a new config replaces the old one unless it is broken. What
- * cannot change without a restart (listener, TLS trust) is kept and said. */
+ * cannot change without a restart (listener, TLS trust) is kept and said.
+ * Every rejection leaves through reject:, which frees what was loaded. */
 static void
 reload(struct relay *r)
 {
 	struct config nc;
+	struct access na;
+	struct asset_dir nd;
 	char err[512];
-	int url_changed;
+	int url_changed, loaded = 0;	/* 1: nc, 2: nc and na */
 
 	if (!r->config_path) {
 		log_msg(LOG_WARN, "relay: SIGHUP: no configuration file to reload (started without -c)");
 		return;
 	}
-	if (config_load(r->config_path, &nc, err, sizeof(err))) {
-		r->reload_failures++;
-		log_msg(LOG_ERR, "relay: reload rejected, keeping the running configuration: %s", err);
-		return;
-	}
+	if (config_load(r->config_path, &nc, err, sizeof(err)))
+		goto reject;
+	loaded = 1;
 	if (str_differs(nc.listen_address, r->cfg.listen_address) || nc.listen_port != r->cfg.listen_port) {
 		log_msg(LOG_WARN, "relay: listen address or port changed: that needs a restart; "
 			"still listening on %s:%lld", r->cfg.listen_address, (long long)r->cfg.listen_port);
@@ -184,40 +217,23 @@ reload(struct relay *r)
 		log_msg(LOG_WARN, "relay: upstream.rest_url or sources changed: that needs a restart");
 	if (!tape_same(&nc, &r->cfg))
 		log_msg(LOG_WARN, "relay: the tape section changed: that needs a restart");
-	{
-		struct access na;
-
-		if (access_load(&na, &nc, err, sizeof(err))) {
-			r->reload_failures++;
-			log_msg(LOG_ERR, "relay: reload rejected, keeping the running configuration: %s", err);
-			config_free(&nc);
-			return;
-		}
-		/* cookies of tokens still listed stay good */
-		if (access_keep_key(&na, &r->access))
-			log_msg(LOG_WARN, "relay: out of memory keeping the cookie key: browsers must "
-				"present their token again");
-		if (!is_loopback(nc.listen_address) && !na.n && !nc.listen_allow_anonymous) {
-			r->reload_failures++;
-			log_msg(LOG_ERR, "relay: reload rejected: it removes auth from a non-loopback listener");
-			access_free(&na);
-			config_free(&nc);
-			return;
-		}
-		struct asset_dir nd;
-
-		if (assets_load_dir(nc.static_dir, &nd, err, sizeof(err))) {
-			r->reload_failures++;
-			log_msg(LOG_ERR, "relay: reload rejected, keeping the running configuration: %s", err);
-			access_free(&na);
-			config_free(&nc);
-			return;
-		}
-		access_free(&r->access);
-		r->access = na;
-		assets_free_dir(&r->static_files);
-		r->static_files = nd;
+	if (access_load(&na, &nc, err, sizeof(err)))
+		goto reject;
+	loaded = 2;
+	/* cookies of tokens still listed stay good */
+	if (access_keep_key(&na, &r->access))
+		log_msg(LOG_WARN, "relay: out of memory keeping the cookie key: browsers must "
+			"present their token again");
+	if (open_without_auth(&nc, &na)) {
+		snprintf(err, sizeof(err), "it removes auth from a non-loopback listener");
+		goto reject;
 	}
+	if (assets_load_dir(nc.static_dir, &nd, err, sizeof(err)))
+		goto reject;
+	access_free(&r->access);
+	r->access = na;
+	assets_free_dir(&r->static_files);
+	r->static_files = nd;
 	url_changed = str_differs(nc.upstream_url, r->cfg.upstream_url);
 	config_free(&r->cfg);
 	r->cfg = nc;
@@ -230,6 +246,14 @@ reload(struct relay *r)
 		upstream_config_changed(&r->up);	/* budget, leave_delay */
 	r->reloads++;
 	log_msg(LOG_INFO, "relay: configuration reloaded from %s", r->config_path);
+	return;
+reject:
+	r->reload_failures++;
+	log_msg(LOG_ERR, "relay: reload rejected, keeping the running configuration: %s", err);
+	if (loaded == 2)
+		access_free(&na);
+	if (loaded)
+		config_free(&nc);
 }
 
 /* ---- the status page's recent samples ---- */
@@ -354,7 +378,7 @@ static const struct lws_protocols browser_protocols[] = {
 };
 
 static const struct lws_protocols client_protocols[] = {
-	{ "uw-upstream", upstream_callback, 0, 65536, 0, NULL, 0 },
+	{ "uw-upstream", upconn_callback, 0, 65536, 0, NULL, 0 },
 	{ "uw-rest", source_callback, 0, 0, 0, NULL, 0 },
 	{ "uwrelay-redis", rconn_callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
@@ -553,7 +577,7 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path,
 	r->scratch = malloc(LWS_PRE + SCRATCH_BYTES);
 	if (!r->scratch || registry_init(&r->reg) || sources_init(r))
 		return -1;
-	upstream_init(&r->up, r);
+	upstream_init(&r->up, &r->cfg, &r->reg, &up_hooks, r);
 
 	r->token = relay_read_token(&r->cfg, why, sizeof(why));
 	if (r->token)
@@ -565,7 +589,7 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path,
 		log_msg(LOG_ERR, "relay: %s", why);
 		return -1;
 	}
-	if (!is_loopback(r->cfg.listen_address) && !r->access.n && !r->cfg.listen_allow_anonymous) {
+	if (open_without_auth(&r->cfg, &r->access)) {
 		log_msg(LOG_ERR, "relay: refusing to listen on %s without auth: UW data is licensed for "
 			"personal use. Set auth.tokens (or auth.tokens_file), or listen.allow_anonymous: "
 			"true if something else guards this port", r->cfg.listen_address);
@@ -648,6 +672,7 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path,
 			return -1;
 		}
 	}
+	upstream_attach(&r->up, r->ctx, r->vh_client, r->wake_fd, r->token);
 	if (start_tape(r) || cluster_init(&r->cl, r))
 		return -1;
 	if (replay) {
@@ -708,7 +733,7 @@ relay_run(struct relay *r)
 		if (!r->stopping)
 			continue;
 		if (clock_mono_ms() >= r->stop_deadline_ms ||
-		    (!r->n_sessions && !r->up.wsi && !cluster_busy(&r->cl)))
+		    (!r->n_sessions && !r->up.conn.wsi && !cluster_busy(&r->cl)))
 			break;
 	}
 	return r->exit_code;
@@ -737,13 +762,14 @@ relay_destroy(struct relay *r)
 		lws_sul_cancel(&r->sul_sse_hb);
 		lws_sul_cancel(&r->sul_tape);
 		lws_sul_cancel(&r->sul_recent);
-		if (r->up.state != UP_DISABLED)
-			r->up.state = UP_STOPPED;
-		upstream_free(&r->up);
+	}
+	/* before the context goes: its timers are in the context's lists; the
+	 * link's last callbacks, during lws_context_destroy, find it stopped */
+	upstream_free(&r->up);
+	if (r->ctx) {
 		lws_context_destroy(r->ctx);
 		r->ctx = NULL;
 	}
-	upstream_free(&r->up);
 	if (r->tape_reader) {
 		tapeq_free(r->tape_reader);	/* after the connections that could cancel a query */
 		free(r->tape_reader);

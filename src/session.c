@@ -191,15 +191,22 @@ release_filters(struct session *s)
 	}
 }
 
+/* Sends the notice text under epoch to s. */
+static void
+notice_epoch(struct session *s, const char *txt, const char *epoch)
+{
+	struct frame *f = envelope_notice(epoch, (int64_t)clock_now_ms(), txt);
+
+	if (f) {
+		push(s, f);
+		frame_unref(f);
+	}
+}
+
 void
 session_notice(struct session *s, const char *data_json)
 {
-	struct frame *f = envelope_notice(s->relay->epoch, (int64_t)clock_now_ms(), data_json);
-
-	if (!f)
-		return;
-	push(s, f);
-	frame_unref(f);
+	notice_epoch(s, data_json, s->relay->epoch);
 }
 
 void
@@ -229,50 +236,33 @@ session_broadcast_notice(struct relay *r, const char *data_json)
 void
 session_broadcast_upstream(struct relay *r, int up, const char *reason)
 {
-	cJSON *o = cJSON_CreateObject();
-	char *txt;
+	cJSON *o = session_notice_new("upstream", NULL);
 
-	if (!o)
-		return;
-	cJSON_AddStringToObject(o, "type", "upstream");
 	cJSON_AddStringToObject(o, "state", up ? "connected" : "disconnected");
 	if (!up && reason && *reason)
 		cJSON_AddStringToObject(o, "reason", reason);
-	txt = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	if (txt) {
-		session_broadcast_notice(r, txt);
-		free(txt);
-	}
+	session_send_notice(r, NULL, NULL, o);
 }
 
-/* Sends o as a $relay notice under epoch and frees it. */
-static void
-notice_obj_epoch(struct session *s, cJSON *o, const char *epoch)
+void
+session_send_notice(struct relay *r, struct session *s, struct reg_channel *ch, cJSON *o)
 {
 	char *txt = o ? cJSON_PrintUnformatted(o) : NULL;
-	struct frame *f;
 
 	cJSON_Delete(o);
 	if (!txt)
 		return;
-	f = envelope_notice(epoch, (int64_t)clock_now_ms(), txt);
+	if (s)	/* about ch, if given: under ch's epoch, which a client resumes with */
+		notice_epoch(s, txt, ch ? relay_channel_epoch(r, ch) : r->epoch);
+	else if (ch)
+		session_channel_notice(r, ch, txt);
+	else
+		session_broadcast_notice(r, txt);
 	free(txt);
-	if (f) {
-		push(s, f);
-		frame_unref(f);
-	}
 }
 
-/* Sends o as a $relay notice and frees it. */
-static void
-notice_obj(struct session *s, cJSON *o)
-{
-	notice_obj_epoch(s, o, s->relay->epoch);
-}
-
-static cJSON *
-notice_new(const char *type, const char *channel)
+cJSON *
+session_notice_new(const char *type, const char *channel)
 {
 	cJSON *o = cJSON_CreateObject();
 
@@ -288,13 +278,13 @@ static void
 notice_kv(struct session *s, const char *type, const char *channel, const char *code,
 	  const char *message)
 {
-	cJSON *o = notice_new(type, channel);
+	cJSON *o = session_notice_new(type, channel);
 
 	if (o && code)
 		cJSON_AddStringToObject(o, "code", code);
 	if (o && message)
 		cJSON_AddStringToObject(o, "message", message);
-	notice_obj(s, o);
+	session_send_notice(s->relay, s, NULL, o);
 }
 
 /* Replays ch's history after rs->since to s, or says why it cannot. */
@@ -308,11 +298,11 @@ replay(struct session *s, struct reg_channel *ch, const struct resume *rs)
 	cJSON *o;
 
 	if (rs->epoch[0] && strcmp(rs->epoch, relay_channel_epoch(r, ch))) {
-		o = notice_new("gap", ch->name);
+		o = session_notice_new("gap", ch->name);
 		cJSON_AddStringToObject(o, "reason", "epoch");
 		cJSON_AddStringToObject(o, "message",
 					"the relay restarted since that epoch: missed frames are not recoverable");
-		notice_obj_epoch(s, o, relay_channel_epoch(r, ch));
+		session_send_notice(r, s, ch, o);
 		return;
 	}
 	if (rs->since >= last)
@@ -321,12 +311,12 @@ replay(struct session *s, struct reg_channel *ch, const struct resume *rs)
 		/* the tape sends what memory no longer holds (or says what is lost) */
 		if (r->tape_reader && !tape_resume_start(s, ch, rs->since, h->count ? first : last + 1))
 			goto memory;
-		o = notice_new("gap", ch->name);
+		o = session_notice_new("gap", ch->name);
 		cJSON_AddStringToObject(o, "reason", "too_old");
 		cJSON_AddNumberToObject(o, "from", (double)(rs->since + 1));
 		cJSON_AddNumberToObject(o, "to", (double)(h->count ? first - 1 : last));
 		cJSON_AddStringToObject(o, "message", "these frames are no longer held: not recovered");
-		notice_obj(s, o);
+		session_send_notice(s->relay, s, NULL, o);
 	}
 memory:
 	/* The replay may exceed the live queue cap by design: allow it once.
@@ -386,7 +376,7 @@ static void
 notice_subscribed(struct session *s, const char *chan, const struct reg_channel *ch,
 		  const struct filtab_entry *fe)
 {
-	cJSON *o = notice_new("subscribed", chan);
+	cJSON *o = session_notice_new("subscribed", chan);
 
 	if (ch) {
 		cJSON_AddNumberToObject(o, "seq", (double)ch->seq);
@@ -397,7 +387,7 @@ notice_subscribed(struct session *s, const char *chan, const struct reg_channel 
 		cJSON_AddBoolToObject(o, "seq_jumps", 1);
 	}
 	/* under the channel's epoch: a client resumes with it */
-	notice_obj_epoch(s, o, ch ? relay_channel_epoch(s->relay, ch) : s->relay->epoch);
+	session_send_notice(s->relay, s, (struct reg_channel *)ch, o);
 }
 
 static void
@@ -492,7 +482,7 @@ unsubscribe(struct session *s, const char *name, size_t len)
 	notice_kv(s, "unsubscribed", chan, NULL, NULL);
 }
 
-/* Splits the request URI into path and query. */
+/* Copies the path of the request URI (what precedes any "?"), truncated to plen. */
 static void
 split_uri(const char *uri, char *path, size_t plen)
 {
@@ -816,9 +806,9 @@ session_config_changed(struct relay *r)
 			s->sub.m[i]->filter = NULL;
 			if (registry_unsubscribe(&r->reg, &s->sub, name, strlen(name), &ch) == REG_LAST)
 				relay_channel_changed(r, ch);
-			o = notice_new("unsubscribed", name);
+			o = session_notice_new("unsubscribed", name);
 			cJSON_AddStringToObject(o, "reason", "channel no longer allowed by the relay's configuration");
-			notice_obj(s, o);
+			session_send_notice(s->relay, s, NULL, o);
 		}
 	}
 }

@@ -36,20 +36,8 @@ schedule(struct source *src, uint64_t delay_ms)
 	lws_sul_schedule(src->relay->ctx, 0, &src->sul, poll_cb, (lws_usec_t)delay_ms * 1000);
 }
 
-static void
-set_error(struct source *src, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-set_error(struct source *src, const char *fmt, ...)
-{
-	va_list ap;
-	char raw[200];
-
-	va_start(ap, fmt);
-	vsnprintf(raw, sizeof(raw), fmt, ap);
-	va_end(ap);
-	log_mask(src->last_error, sizeof(src->last_error), raw);
-}
+/* The last error, masked like a log line (it is shown by the status API). */
+#define set_error(src, ...) log_maskf((src)->last_error, sizeof((src)->last_error), __VA_ARGS__)
 
 /* After a failure: interval doubled per failure, capped, and never sooner
  * than the server's Retry-After. */
@@ -253,94 +241,112 @@ source_wanted(struct source *src, int on)
 	}
 }
 
+/* The request's headers: the token as a bearer (wiped after), our
+ * User-Agent, JSON wanted. Returns 0, or -1 if they do not fit. */
+static int
+add_headers(struct source *src, struct lws *wsi, unsigned char **p, unsigned char *end)
+{
+	char auth[600];
+	int n = snprintf(auth, sizeof(auth), "Bearer %s", src->relay->token), rc = 0;
+
+	if (n < 0 || (size_t)n >= sizeof(auth) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
+					 (unsigned char *)auth, n, p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_USER_AGENT,
+					 (unsigned char *)UWRELAY_USER_AGENT,
+					 (int)strlen(UWRELAY_USER_AGENT), p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ACCEPT,
+					 (unsigned char *)"application/json", 16, p, end))
+		rc = -1;
+	memset(auth, 0, sizeof(auth));
+	return rc;
+}
+
+/* The answer's status and Retry-After. */
+static void
+on_answer_head(struct source *src, struct lws *wsi)
+{
+	char ra[32];
+
+	src->status = (int)lws_http_client_http_response(wsi);
+	if (lws_hdr_copy(wsi, ra, sizeof(ra), WSI_TOKEN_HTTP_RETRY_AFTER) > 0) {
+		long v = strtol(ra, NULL, 10);
+
+		src->retry_after = v > 0 && v < 86400 ? (unsigned)v : 0;
+	}
+}
+
+/* A piece of the body, kept up to SOURCE_MAX_BODY (beyond: overflow). */
+static void
+body_append(struct source *src, const void *in, size_t len)
+{
+	if (src->overflow)
+		return;
+	if (src->body_len + len > SOURCE_MAX_BODY) {
+		src->overflow = 1;
+		return;
+	}
+	if (src->body_len + len > src->body_cap) {
+		size_t nc = src->body_cap ? src->body_cap : 16384;
+		char *nb;
+
+		while (nc < src->body_len + len)
+			nc *= 2;
+		nb = realloc(src->body, nc);
+		if (!nb) {
+			src->overflow = 1;
+			return;
+		}
+		src->body = nb;
+		src->body_cap = nc;
+	}
+	memcpy(src->body + src->body_len, in, len);
+	src->body_len += len;
+}
+
+/* The request ended without a whole answer: why says how. */
+static void
+request_failed(struct source *src, const char *why)
+{
+	src->conn_error = 1;
+	set_error(src, "%s", why);
+	request_done(src);
+}
+
 int
 source_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
 	struct source *src = lws_get_opaque_user_data(wsi);
+	char buf[LWS_PRE + 4096], *px = buf + LWS_PRE, why[300];
+	int lenx = sizeof(buf) - LWS_PRE;
 	(void)user;
 
 	if (!src)
 		return 0;
 	switch (reason) {
-	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
-		unsigned char **p = (unsigned char **)in, *end = (*p) + len;
-		char auth[600];
-		int n = snprintf(auth, sizeof(auth), "Bearer %s", src->relay->token);
-
-		if (n < 0 || (size_t)n >= sizeof(auth) ||
-		    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
-						 (unsigned char *)auth, n, p, end) ||
-		    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_USER_AGENT,
-						 (unsigned char *)UWRELAY_USER_AGENT,
-						 (int)strlen(UWRELAY_USER_AGENT), p, end) ||
-		    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ACCEPT,
-						 (unsigned char *)"application/json", 16, p, end)) {
-			memset(auth, 0, sizeof(auth));
-			return -1;
-		}
-		memset(auth, 0, sizeof(auth));
+	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+		return add_headers(src, wsi, (unsigned char **)in, *(unsigned char **)in + len);
+	case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
+		on_answer_head(src, wsi);
 		break;
-	}
-	case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP: {
-		char ra[32];
-
-		src->status = (int)lws_http_client_http_response(wsi);
-		if (lws_hdr_copy(wsi, ra, sizeof(ra), WSI_TOKEN_HTTP_RETRY_AFTER) > 0) {
-			long v = strtol(ra, NULL, 10);
-
-			src->retry_after = v > 0 && v < 86400 ? (unsigned)v : 0;
-		}
-		break;
-	}
 	case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
-		if (src->overflow)
-			break;
-		if (src->body_len + len > SOURCE_MAX_BODY) {
-			src->overflow = 1;
-			break;
-		}
-		if (src->body_len + len > src->body_cap) {
-			size_t nc = src->body_cap ? src->body_cap : 16384;
-			char *nb;
-
-			while (nc < src->body_len + len)
-				nc *= 2;
-			nb = realloc(src->body, nc);
-			if (!nb) {
-				src->overflow = 1;
-				break;
-			}
-			src->body = nb;
-			src->body_cap = nc;
-		}
-		memcpy(src->body + src->body_len, in, len);
-		src->body_len += len;
+		body_append(src, in, len);
 		break;
-	case LWS_CALLBACK_RECEIVE_CLIENT_HTTP: {
-		char buf[LWS_PRE + 4096], *px = buf + LWS_PRE;
-		int lenx = sizeof(buf) - LWS_PRE;
-
-		if (lws_http_client_read(wsi, &px, &lenx) < 0)
-			return -1;
-		break;
-	}
+	case LWS_CALLBACK_RECEIVE_CLIENT_HTTP:
+		return lws_http_client_read(wsi, &px, &lenx) < 0 ? -1 : 0;
 	case LWS_CALLBACK_COMPLETED_CLIENT_HTTP:
 		if (src->wsi == wsi)
 			request_done(src);
 		break;
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 		if (src->wsi == wsi || !src->wsi) {
-			src->conn_error = 1;
-			set_error(src, "request failed: %s", in ? (const char *)in : "unknown error");
-			request_done(src);
+			snprintf(why, sizeof(why), "request failed: %s", in ? (const char *)in : "unknown error");
+			request_failed(src, why);
 		}
 		break;
 	case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
-		if (src->wsi == wsi) {	/* closed before completing */
-			src->conn_error = 1;
-			set_error(src, "connection closed before the answer was complete");
-			request_done(src);
-		}
+		if (src->wsi == wsi)	/* closed before completing */
+			request_failed(src, "connection closed before the answer was complete");
 		break;
 	default:
 		break;

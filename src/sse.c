@@ -109,20 +109,14 @@ static void
 ambiguous_resume(struct session *s)
 {
 	for (uint16_t i = 0; i < s->sub.n; i++) {
-		cJSON *o = cJSON_CreateObject();
-		char *txt;
+		struct reg_channel *ch = s->sub.m[i]->ch;
+		cJSON *o = session_notice_new("gap", ch->name);
 
-		cJSON_AddStringToObject(o, "type", "gap");
-		cJSON_AddStringToObject(o, "channel", s->sub.m[i]->ch->name);
 		cJSON_AddStringToObject(o, "reason", "resume_ambiguous");
 		cJSON_AddStringToObject(o, "message",
 					"Last-Event-ID names one channel's position: a stream of several channels "
 					"resumes from ?since= per channel (one stream each), not from it");
-		txt = cJSON_PrintUnformatted(o);
-		cJSON_Delete(o);
-		if (txt)
-			session_notice(s, txt);
-		free(txt);
+		session_send_notice(s->relay, s, ch, o);
 	}
 }
 

@@ -21,23 +21,14 @@
 static void
 gap(struct session *s, const char *channel, uint64_t from, uint64_t to, const char *msg)
 {
-	cJSON *o = cJSON_CreateObject();
-	char *txt;
+	struct relay *r = s->relay;
+	cJSON *o = session_notice_new("gap", channel);
 
-	if (!o)
-		return;
-	cJSON_AddStringToObject(o, "type", "gap");
-	cJSON_AddStringToObject(o, "channel", channel);
 	cJSON_AddStringToObject(o, "reason", "too_old");
 	cJSON_AddNumberToObject(o, "from", (double)from);
 	cJSON_AddNumberToObject(o, "to", (double)to);
 	cJSON_AddStringToObject(o, "message", msg);
-	txt = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	if (txt) {
-		session_notice(s, txt);
-		free(txt);
-	}
+	session_send_notice(r, s, registry_find(&r->reg, channel, strlen(channel)), o);
 }
 
 static void
