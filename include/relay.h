@@ -67,6 +67,7 @@ struct relay {
 	uint64_t stop_deadline_ms;
 	lws_sorted_usec_list_t sul_stop;
 	lws_sorted_usec_list_t sul_watchdog;
+	lws_sorted_usec_list_t sul_pending;	/* the oldest pending connection's deadline (conn.c) */
 	uint64_t watchdog_usec;
 	int exit_code;
 };

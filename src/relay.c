@@ -593,6 +593,7 @@ relay_destroy(struct relay *r)
 		cluster_free(&r->cl);
 		lws_sul_cancel(&r->sul_stop);
 		lws_sul_cancel(&r->sul_watchdog);
+		lws_sul_cancel(&r->sul_pending);
 		if (r->up.state != UP_DISABLED)
 			r->up.state = UP_STOPPED;
 		upstream_free(&r->up);
