@@ -11,6 +11,7 @@
 #include "assets.h"
 #include "cluster.h"
 #include "config.h"
+#include "evloop.h"
 #include "ipcount.h"
 #include "listener.h"
 #include "log.h"
@@ -28,6 +29,7 @@ struct source;
 struct relay {
 	struct config cfg;
 	struct lws_context *ctx;
+	struct evloop loop;		/* the loop under ctx (evloop.h) */
 	struct lws_vhost *vh_server;
 	struct lws_vhost *vh_client;
 	struct registry reg;

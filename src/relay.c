@@ -478,6 +478,10 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path)
 	 * frame. Browsers' reads are bounded by their protocol's 512 B rx
 	 * buffer, not by this. One buffer per process. */
 	info.pt_serv_buf_size = UPSTREAM_READ_BYTES;
+	if (evloop_init(&r->loop, &info)) {
+		log_msg(LOG_ERR, "relay: cannot create the %s event loop", evloop_name());
+		return -1;
+	}
 	r->ctx = lws_create_context(&info);
 	if (!r->ctx) {
 		log_msg(LOG_ERR, "relay: cannot create the libwebsockets context");
@@ -567,7 +571,7 @@ relay_run(struct relay *r)
 		 * meanwhile are written when the pass is over, as redis writes
 		 * its clients in beforeSleep, so no input site can forget it. */
 		session_batch_begin(r);
-		n = lws_service(r->ctx, 0);
+		n = evloop_run_once(&r->loop, r->ctx);
 		session_batch_end(r);
 		if (n < 0)
 			break;
@@ -597,9 +601,10 @@ relay_destroy(struct relay *r)
 		if (r->up.state != UP_DISABLED)
 			r->up.state = UP_STOPPED;
 		upstream_free(&r->up);
-		lws_context_destroy(r->ctx);
+		evloop_destroy(&r->loop, r->ctx);
 		r->ctx = NULL;
-	}
+	} else
+		evloop_destroy(&r->loop, NULL);
 	upstream_free(&r->up);
 	registry_free(&r->reg);
 	sources_free(r);
