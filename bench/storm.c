@@ -160,7 +160,9 @@ sub_connect(int i)
 		memset(&src, 0, sizeof(src));
 		src.sin_family = AF_INET;
 		src.sin_addr.s_addr = htonl(0x7f000002u + (uint32_t)(i % n_src_ips));
-		setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		/* the port is chosen at connect(), for this destination: a
+		 * port picked at bind() may meet a TIME_WAIT of the last run */
+		setsockopt(s->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
 		if (bind(s->fd, (struct sockaddr *)&src, sizeof(src)))
 			die("bind 127.0.0.%d: %s", 2 + i % n_src_ips, strerror(errno));
 	}
