@@ -68,6 +68,8 @@ pending_add(struct conn *c)
 	 * The pending list is oldest first, so it is in deadline order too:
 	 * one timer for its head is enough. */
 	c->pend_deadline_ms = clock_mono_ms() + (uint64_t)r->cfg.request_timeout * 1000;
+	/* an answer's own timeout ends with it (removal is O(1)) */
+	lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
 	if (r->pend_head == c)
 		lws_sul_schedule(r->ctx, 0, &r->sul_pending, pending_expire,
 				 (lws_usec_t)r->cfg.request_timeout * LWS_US_PER_SEC);
@@ -92,6 +94,7 @@ pending_remove(struct conn *c)
 	c->pprev = c->pnext = NULL;
 	r->n_pending--;
 	ipcount_dec(&r->pending_ip, c->peer);
+	lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
 	if (!r->pend_head)
 		lws_sul_cancel(&r->sul_pending);
 }

@@ -58,6 +58,32 @@ class TestPendingTimeout(harness.IntegrationTest):
         wait_until(lambda: relay.status()["connections"]["pending"] == 0, 5,
                    msg="no pending connection left")
 
+    def test_upgrade_after_an_answer_on_the_same_connection_lives_on(self):
+        # the answer's own timeout (request_timeout + 1 s per 64 KiB) must end with the answer:
+        # a WebSocket opened on the kept-alive connection outlives it
+        sim, relay = self.sim_and_relay(clients={"request_timeout": 1})
+        s = socket.create_connection((HOST, relay.port), timeout=5)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        s.settimeout(5)
+        self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 200"))
+        s.sendall(b"GET /api/stream/ws/flow HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                  b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                  b"Sec-WebSocket-Version: 13\r\n\r\n")
+        got = b""
+        while b"subscribed" not in got:
+            got += s.recv(4096)
+        self.assertTrue(got.startswith(b"HTTP/1.1 101"), got[:80])
+        wait_until(lambda: sim.joins_of("flow-alerts") >= 1, 5, msg="flow-alerts joined")
+        time.sleep(2.5)	# past both timeouts (1 s): the span under test, not a synchronisation
+        sim.publish("flow-alerts", 1)
+        got = b""
+        s.settimeout(5)
+        while b'"seq":1' not in got:
+            chunk = s.recv(4096)
+            self.assertTrue(chunk, "the WebSocket was closed after the answer's timeout")
+            got += chunk
+        s.close()
+
     def test_idle_keep_alive_closes_after_request_timeout(self):
         _, relay = self.sim_and_relay(clients={"request_timeout": 1})
         s = socket.create_connection((HOST, relay.port), timeout=5)
