@@ -53,6 +53,7 @@ struct conn {
 	uint8_t pong_due, pong_len;
 	uint8_t pong[125];
 	struct conn *pprev, *pnext;	/* pending list, oldest first */
+	uint64_t pend_deadline_ms;	/* while pending: closed at this time (clock_mono_ms) */
 	char peer[IPCOUNT_ADDR_MAX];
 	char *in;			/* head bytes so far, or bytes after a head */
 	size_t in_len;

@@ -48,7 +48,8 @@ int listener_open(struct listener *l, struct relay *r, const char *addr, int por
 int listener_start(struct listener *l, struct lws_vhost *vh);
 /* clients.max_pending, held below half the descriptor limit. */
 unsigned listener_max_pending(const struct listener *l);
-/* Stops accepting (on shutdown); the socket is closed by listener_free. */
+/* Stops accepting and listening (on shutdown): queued connections are reset,
+ * new ones refused; the descriptor is closed by listener_free. */
 void listener_stop(struct listener *l);
 void listener_free(struct listener *l);
 /* The lws callback of the "uwrelay-listen" protocol. */

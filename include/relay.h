@@ -13,6 +13,7 @@
 #include "config.h"
 #include "filtab.h"
 #include "deflate.h"
+#include "evloop.h"
 #include "ipcount.h"
 #include "listener.h"
 #include "log.h"
@@ -33,6 +34,7 @@ struct tape;
 struct relay {
 	struct config cfg;
 	struct lws_context *ctx;
+	struct evloop loop;		/* the loop under ctx (evloop.h) */
 	struct lws_vhost *vh_server;
 	struct lws_vhost *vh_client;
 	struct registry reg;
@@ -72,6 +74,7 @@ struct relay {
 	uint64_t stop_deadline_ms;
 	lws_sorted_usec_list_t sul_stop;
 	lws_sorted_usec_list_t sul_watchdog;
+	lws_sorted_usec_list_t sul_pending;	/* the oldest pending connection's deadline (conn.c) */
 	uint64_t watchdog_usec;
 	int exit_code;
 	struct tapeq *tape_reader;	/* the tape's reader (history, resume); NULL without tape.path */

@@ -37,6 +37,7 @@
  * single write is handed to lws at once and never held). */
 #define ANSWERS_HELD_MAX (64u << 20)
 
+static void pending_expire(lws_sorted_usec_list_t *sul);
 
 static struct relay *
 relay_of(struct lws *wsi)
@@ -64,9 +65,17 @@ pending_add(struct conn *c)
 	r->n_pending++;
 	ipcount_inc(&r->pending_ip, c->peer);
 	/* a request must be complete within request_timeout, and an idle
-	 * keep-alive connection goes after the same time */
-	lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE,
-			(int)r->cfg.request_timeout);
+	 * keep-alive connection goes after the same time. Not an lws timeout
+	 * per connection: lws keeps those in one sorted list and inserts by
+	 * walking it from the head, so a storm of n connections cost O(n^2).
+	 * The pending list is oldest first, so it is in deadline order too:
+	 * one timer for its head is enough. */
+	c->pend_deadline_ms = clock_mono_ms() + (uint64_t)r->cfg.request_timeout * 1000;
+	/* an answer's own timeout ends with it (removal is O(1)) */
+	lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
+	if (r->pend_head == c)
+		lws_sul_schedule(r->ctx, 0, &r->sul_pending, pending_expire,
+				 (lws_usec_t)r->cfg.request_timeout * LWS_US_PER_SEC);
 }
 
 void
@@ -89,6 +98,25 @@ conn_pending_remove(struct conn *c)
 	r->n_pending--;
 	ipcount_dec(&r->pending_ip, c->peer);
 	lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
+	if (!r->pend_head)
+		lws_sul_cancel(&r->sul_pending);
+}
+
+/* The head's deadline passed: close every pending connection whose time
+ * is up (the oldest first), then wait for the next. After a reload that
+ * shortened request_timeout, a newer connection may wait behind an older
+ * one, for at most the old timeout. */
+static void
+pending_expire(lws_sorted_usec_list_t *sul)
+{
+	struct relay *r = lws_container_of(sul, struct relay, sul_pending);
+	uint64_t now = clock_mono_ms();
+
+	while (r->pend_head && r->pend_head->pend_deadline_ms <= now)
+		conn_evict_oldest(r);
+	if (r->pend_head)
+		lws_sul_schedule(r->ctx, 0, &r->sul_pending, pending_expire,
+				 (lws_usec_t)(r->pend_head->pend_deadline_ms - now) * 1000);
 }
 
 int
@@ -158,7 +186,10 @@ conn_drain(struct conn *c)
 	conn_pending_remove(c);
 	if (!lws_is_ssl(c->wsi))
 		shutdown(lws_get_socket_fd(c->wsi), SHUT_WR);
-	lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, DRAIN_S);
+	/* while stopping, the context goes within the grace period anyway;
+	 * an lws timeout per connection would cost O(n) each (see above) */
+	if (!c->relay->stopping)
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, DRAIN_S);
 }
 
 

@@ -18,6 +18,8 @@
 /* Connections accepted per wake-up, so one busy port cannot starve the
  * rest of the loop (UW's socket, timers). */
 #define ACCEPT_BATCH 64
+/* Requested accept queue; the kernel caps it at net.core.somaxconn. */
+#define LISTEN_BACKLOG 65535
 /* How long accepting pauses when no descriptor can be had at all. */
 #define PAUSE_MS 100
 
@@ -57,7 +59,11 @@ listener_open(struct listener *l, struct relay *r, const char *addr, int port, c
 	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ss.ss_family == AF_INET6)	/* [::] means IPv6 only; 0.0.0.0 is IPv4 */
 		setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(l->fd, (struct sockaddr *)&ss, sl) || listen(l->fd, SOMAXCONN)) {
+	/* The accept queue is what absorbs a reconnect storm (every browser
+	 * back at once after a restart): a SYN that finds it full is dropped
+	 * and retried by the client 1, 3, 7 s later. Ask for far more than
+	 * the kernel grants, so raising net.core.somaxconn takes effect. */
+	if (bind(l->fd, (struct sockaddr *)&ss, sl) || listen(l->fd, LISTEN_BACKLOG)) {
 		snprintf(err, errlen, "cannot listen on %s:%d: %s%s", addr, port, strerror(errno),
 			 errno == EADDRNOTAVAIL ? " (is that an address of this host?)" : "");
 		close(l->fd);
@@ -241,6 +247,13 @@ listener_stop(struct listener *l)
 	lws_sul_cancel(&l->sul_resume);
 	if (l->wsi)
 		lws_rx_flow_control(l->wsi, 0);
+	/* Stop listening at once, not when the process exits: connections
+	 * queued meanwhile are reset and new ones refused now, so browsers
+	 * that reconnect while the relay stops retry promptly (and reach its
+	 * successor) instead of waiting in a queue nobody will accept from,
+	 * or, once it is full, for their SYN's retransmission 1-7 s later. */
+	if (l->fd >= 0)
+		shutdown(l->fd, SHUT_RDWR);
 }
 
 void

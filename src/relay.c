@@ -606,6 +606,10 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path,
 	 * frame. Browsers' reads are bounded by their protocol's 512 B rx
 	 * buffer, not by this. One buffer per process. */
 	info.pt_serv_buf_size = UPSTREAM_READ_BYTES;
+	if (evloop_init(&r->loop, &info)) {
+		log_msg(LOG_ERR, "relay: cannot create the %s event loop", evloop_name());
+		return -1;
+	}
 	r->ctx = lws_create_context(&info);
 	if (!r->ctx) {
 		log_msg(LOG_ERR, "relay: cannot create the libwebsockets context");
@@ -724,7 +728,7 @@ relay_run(struct relay *r)
 		 * meanwhile are written when the pass is over, as redis writes
 		 * its clients in beforeSleep, so no input site can forget it. */
 		session_batch_begin(r);
-		n = lws_service(r->ctx, 0);
+		n = evloop_run_once(&r->loop, r->ctx);
 		if (r->tape_reader)
 			tapeq_poll(r->tape_reader);
 		session_batch_end(r);
@@ -762,14 +766,16 @@ relay_destroy(struct relay *r)
 		lws_sul_cancel(&r->sul_sse_hb);
 		lws_sul_cancel(&r->sul_tape);
 		lws_sul_cancel(&r->sul_recent);
+		lws_sul_cancel(&r->sul_pending);
 	}
 	/* before the context goes: its timers are in the context's lists; the
 	 * link's last callbacks, during lws_context_destroy, find it stopped */
 	upstream_free(&r->up);
 	if (r->ctx) {
-		lws_context_destroy(r->ctx);
+		evloop_destroy(&r->loop, r->ctx);
 		r->ctx = NULL;
-	}
+	} else
+		evloop_destroy(&r->loop, NULL);
 	if (r->tape_reader) {
 		tapeq_free(r->tape_reader);	/* after the connections that could cancel a query */
 		free(r->tape_reader);

@@ -344,7 +344,8 @@ session_close(struct session *s, uint16_t code, const char *reason)
 	s->close_reason = reason;
 	/* The close frame goes out from WRITEABLE; a peer that never lets us
 	 * write is cut after a few seconds regardless. */
-	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
+	if (!s->relay->stopping)	/* the grace period bounds it then, at O(1) */
+		lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
 	lws_callback_on_writable(s->wsi);
 }
 

@@ -1,0 +1,87 @@
+/* evloop.c: the event loop under the lws context (see evloop.h). */
+#include "evloop.h"
+
+#if defined(UWRELAY_LOOP_EV)
+#include <ev.h>
+#elif defined(UWRELAY_LOOP_UV)
+#include <uv.h>
+#include <stdlib.h>
+#endif
+
+const char *
+evloop_name(void)
+{
+#if defined(UWRELAY_LOOP_EV)
+	return "ev";
+#elif defined(UWRELAY_LOOP_UV)
+	return "uv";
+#else
+	return "poll";
+#endif
+}
+
+int
+evloop_init(struct evloop *el, struct lws_context_creation_info *info)
+{
+	el->loop = NULL;
+#if defined(UWRELAY_LOOP_EV)
+	/* epoll by name: libev's automatic choice may settle for poll() */
+	el->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
+	if (!el->loop)
+		return -1;
+	info->options |= LWS_SERVER_OPTION_LIBEV;
+#elif defined(UWRELAY_LOOP_UV)
+	el->loop = malloc(sizeof(uv_loop_t));
+	if (!el->loop || uv_loop_init(el->loop)) {
+		free(el->loop);
+		el->loop = NULL;
+		return -1;
+	}
+	info->options |= LWS_SERVER_OPTION_LIBUV;
+#endif
+	if (el->loop) {
+		/* lws installs no signal watchers on a foreign loop: ours
+		 * stay on the signalfd (relay.c) */
+		el->foreign[0] = el->loop;
+		info->foreign_loops = el->foreign;
+	}
+	return 0;
+}
+
+int
+evloop_run_once(struct evloop *el, struct lws_context *ctx)
+{
+#if defined(UWRELAY_LOOP_EV)
+	(void)ctx;
+	ev_run(el->loop, EVRUN_ONCE);
+	return 0;
+#elif defined(UWRELAY_LOOP_UV)
+	(void)ctx;
+	uv_run(el->loop, UV_RUN_ONCE);
+	return 0;
+#else
+	(void)el;
+	return lws_service(ctx, 0);
+#endif
+}
+
+void
+evloop_destroy(struct evloop *el, struct lws_context *ctx)
+{
+	if (ctx)
+		lws_context_destroy(ctx);
+#if defined(UWRELAY_LOOP_EV)
+	if (el->loop)
+		ev_loop_destroy(el->loop);
+#elif defined(UWRELAY_LOOP_UV)
+	if (el->loop) {
+		/* lws closes its uv handles asynchronously: the loop must
+		 * turn until their close callbacks have freed the context */
+		for (int n = 0; n < 1000 && uv_run(el->loop, UV_RUN_NOWAIT); n++)
+			;
+		uv_loop_close(el->loop);
+		free(el->loop);
+	}
+#endif
+	el->loop = NULL;
+}
