@@ -23,6 +23,8 @@ import sys
 
 KNOWN_CIRCLE = {
     "cluster", "conn", "http_api", "listener", "metrics", "notify", "relay", "session", "source",
+    # the browser side's history, replay, SSE and upgrade: on struct relay like conn and session
+    "history_api", "replay", "sse", "tape_resume", "wsconn",
 }
 # files that belong to another module than their own name says
 PARTS = {"cluster_int": "cluster", "cluster_ingest": "cluster", "cluster_edge": "cluster"}
