@@ -16,33 +16,7 @@
 #include "config.h"
 #include "log.h"
 
-enum ftype { F_STR, F_INT, F_DUR, F_FRAC, F_NUM, F_BOOL, F_MAP, F_STRLIST, F_MAPLIST, F_LOGLEVEL,
-	     F_PATHBUF, F_AGE, F_SIZE };
-
-struct pctx;
-struct maplist;
-
-struct field {
-	const char *key;
-	enum ftype type;
-	size_t off;
-	double min, max;
-	const struct field *sub;	/* F_MAP */
-	size_t off_n;			/* F_STRLIST: offset of the count */
-	int (*valid)(const char *);	/* F_STRLIST: item check, or NULL */
-	const char *what;		/* F_STRLIST: what an item must be */
-	const struct maplist *list;	/* F_MAPLIST */
-};
-
-struct maplist {
-	const char *key, *shape;	/* for messages */
-	const struct field *fields;	/* one element's keys */
-	size_t elem_size;
-	size_t off_array, off_count;	/* in struct config */
-	/* checks element i (defaults, duplicates among 0..i-1); 0 or -1 */
-	int (*check)(struct pctx *c, void *all, size_t i, int line);
-	void (*free_all)(void *all, size_t n);
-};
+#include "config_int.h"
 
 #define OFF(m) offsetof(struct config, m)
 #define EOFF(m) offsetof(struct config_endpoint, m)
@@ -316,8 +290,8 @@ endpoints_free_v(void *all, size_t n)
 	endpoints_free(all, n);
 }
 
-static void
-strlist_free(char **l, size_t n)
+void
+config_strlist_free(char **l, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(l[i]);
@@ -343,15 +317,15 @@ config_free(struct config *cfg)
 	free(cfg->cluster_password_file);
 	sources_free(cfg->sources, cfg->n_sources);
 	endpoints_free(cfg->endpoints, cfg->n_endpoints);
-	strlist_free(cfg->allowed_channels, cfg->n_allowed);
-	strlist_free(cfg->allowed_origins, cfg->n_allowed_origins);
-	strlist_free(cfg->listen_hostnames, cfg->n_listen_hostnames);
-	strlist_free(cfg->tape_channels, cfg->n_tape_channels);
+	config_strlist_free(cfg->allowed_channels, cfg->n_allowed);
+	config_strlist_free(cfg->allowed_origins, cfg->n_allowed_origins);
+	config_strlist_free(cfg->listen_hostnames, cfg->n_listen_hostnames);
+	config_strlist_free(cfg->tape_channels, cfg->n_tape_channels);
 	if (cfg->auth_tokens)
 		for (size_t i = 0; i < cfg->n_auth_tokens; i++)
 			if (cfg->auth_tokens[i])
 				memset(cfg->auth_tokens[i], 0, strlen(cfg->auth_tokens[i]));
-	strlist_free(cfg->auth_tokens, cfg->n_auth_tokens);
+	config_strlist_free(cfg->auth_tokens, cfg->n_auth_tokens);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -448,241 +422,6 @@ oom:
 	return -1;
 }
 
-/* ---- parsing ---- */
-
-struct line_rec {
-	const void *addr;
-	int line;
-};
-
-struct pctx {
-	const char *name;
-	yaml_document_t *doc;
-	char *err;
-	size_t errlen;
-	struct line_rec *lines;	/* grows; freed by config_load_buffer */
-	int n_lines, cap_lines;
-};
-
-static int
-fail(struct pctx *c, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int
-fail(struct pctx *c, int line, const char *fmt, ...)
-{
-	va_list ap;
-	int n = snprintf(c->err, c->errlen, "%s:%d: ", c->name, line);
-
-	va_start(ap, fmt);
-	if (n >= 0 && (size_t)n < c->errlen)
-		vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static void
-remember_line(struct pctx *c, const void *addr, int line)
-{
-	for (int i = 0; i < c->n_lines; i++)
-		if (c->lines[i].addr == addr) {
-			c->lines[i].line = line;
-			return;
-		}
-	if (c->n_lines == c->cap_lines) {
-		int nc = c->cap_lines ? c->cap_lines * 2 : 64;
-		struct line_rec *nl = realloc(c->lines, sizeof(*nl) * (size_t)nc);
-
-		if (!nl)
-			return;	/* a message may then say line 1: harmless */
-		c->lines = nl;
-		c->cap_lines = nc;
-	}
-	c->lines[c->n_lines].addr = addr;
-	c->lines[c->n_lines++].line = line;
-}
-
-/* The line where the value at addr was set, or 1 for a built-in default. */
-static int
-line_of(const struct pctx *c, const void *addr)
-{
-	for (int i = 0; i < c->n_lines; i++)
-		if (c->lines[i].addr == addr)
-			return c->lines[i].line;
-	return 1;
-}
-
-static int
-node_line(const yaml_node_t *n)
-{
-	return (int)n->start_mark.line + 1;
-}
-
-static const char *
-type_name(yaml_node_type_t t)
-{
-	switch (t) {
-	case YAML_MAPPING_NODE:
-		return "a mapping";
-	case YAML_SEQUENCE_NODE:
-		return "a list";
-	default:
-		return "a scalar";
-	}
-}
-
-static int
-want_scalar(struct pctx *c, const yaml_node_t *n, const char *key)
-{
-	if (n->type == YAML_SCALAR_NODE)
-		return 0;
-	return fail(c, node_line(n), "'%s' must be a single value, not %s", key, type_name(n->type));
-}
-
-static const char *
-scalar(const yaml_node_t *n)
-{
-	return (const char *)n->data.scalar.value;
-}
-
-static int
-set_str(struct pctx *c, char **dst, const yaml_node_t *n, const char *key)
-{
-	char *s;
-
-	if (want_scalar(c, n, key))
-		return -1;
-	if (strlen(scalar(n)) != n->data.scalar.length)
-		return fail(c, node_line(n), "'%s' contains a NUL byte", key);
-	s = strdup(scalar(n));
-	if (!s)
-		return fail(c, node_line(n), "out of memory");
-	free(*dst);
-	*dst = s;
-	remember_line(c, dst, node_line(n));
-	return 0;
-}
-
-/* "7d", "36h", "90" (seconds) or "2G", "512M", "1048576" (bytes; K, M, G,
- * T are powers of 1024, an optional trailing B or iB is accepted). */
-static int
-parse_scaled(const char *s, int is_age, double *out)
-{
-	char *end;
-	double v, mul = 1;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (!*s || end == s || errno || !isfinite(v) || v < 0)
-		return -1;
-	if (is_age) {
-		switch (*end) {
-		case '\0': break;
-		case 's': mul = 1; end++; break;
-		case 'm': mul = 60; end++; break;
-		case 'h': mul = 3600; end++; break;
-		case 'd': mul = 86400; end++; break;
-		case 'w': mul = 7 * 86400; end++; break;
-		default: return -1;
-		}
-	} else {
-		switch (*end) {
-		case '\0': break;
-		case 'k': case 'K': mul = 1024.0; end++; break;
-		case 'M': mul = 1024.0 * 1024; end++; break;
-		case 'G': mul = 1024.0 * 1024 * 1024; end++; break;
-		case 'T': mul = 1024.0 * 1024 * 1024 * 1024; end++; break;
-		default: break;
-		}
-		if (*end == 'i' && end[1] == 'B')
-			end += 2;
-		else if (*end == 'B')
-			end++;
-	}
-	if (*end)
-		return -1;
-	*out = floor(v * mul);
-	return 0;
-}
-
-static int
-parse_number(struct pctx *c, const yaml_node_t *n, const struct field *f, double *out)
-{
-	const char *s;
-	char *end;
-	double v;
-
-	if (want_scalar(c, n, f->key))
-		return -1;
-	s = scalar(n);
-	errno = 0;
-	if (f->type == F_AGE || f->type == F_SIZE) {
-		if (parse_scaled(s, f->type == F_AGE, &v))
-			return fail(c, node_line(n), "'%s' must be %s, not '%s'", f->key,
-				    f->type == F_AGE ? "a number of seconds or a number with s, m, h, d or w "
-				    "(7d)" : "a number of bytes or a number with K, M, G or T (2G)", s);
-	} else if (f->type == F_INT) {
-		long long ll = strtoll(s, &end, 10);
-
-		if (!*s || *end || errno)
-			return fail(c, node_line(n), "'%s' must be a whole number, not '%s'", f->key, s);
-		v = (double)ll;
-	} else {
-		v = strtod(s, &end);
-		if (!*s || *end || errno || !isfinite(v))
-			return fail(c, node_line(n), "'%s' must be a number%s, not '%s'", f->key,
-				    f->type == F_DUR ? " of seconds" : "", s);
-	}
-	if (v < f->min || v > f->max)
-		return fail(c, node_line(n), "'%s' must be between %g and %g, not %s", f->key,
-			    f->min, f->max, s);
-	*out = v;
-	return 0;
-}
-
-static int parse_map(struct pctx *c, const yaml_node_t *map, const struct field *fields,
-		     void *base, const char *section);
-
-static int
-parse_strlist(struct pctx *c, const yaml_node_t *n, const struct field *f, void *base)
-{
-	char ***dst = (char ***)((char *)base + f->off);
-	size_t *dst_n = (size_t *)((char *)base + f->off_n), cnt, i = 0;
-	char **l;
-
-	if (n->type == YAML_SCALAR_NODE && !*scalar(n) && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
-		cnt = 0;	/* "key:" with nothing: an empty list */
-	else if (n->type != YAML_SEQUENCE_NODE)
-		return fail(c, node_line(n), "'%s' must be a list, not %s", f->key, type_name(n->type));
-	else
-		cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-	l = calloc(cnt ? cnt : 1, sizeof(*l));
-	if (!l)
-		return fail(c, node_line(n), "out of memory");
-	for (i = 0; i < cnt; i++) {
-		yaml_node_t *e = yaml_document_get_node(c->doc, n->data.sequence.items.start[i]);
-
-		if (want_scalar(c, e, f->key))
-			goto bad;
-		if (f->valid && !f->valid(scalar(e))) {
-			fail(c, node_line(e), "'%s' in '%s' is not %s", scalar(e), f->key, f->what);
-			goto bad;
-		}
-		l[i] = strdup(scalar(e));
-		if (!l[i]) {
-			fail(c, node_line(e), "out of memory");
-			goto bad;
-		}
-	}
-	strlist_free(*dst, *dst_n);
-	*dst = l;
-	*dst_n = cnt;
-	remember_line(c, dst, node_line(n));
-	return 0;
-bad:
-	strlist_free(l, i);
-	return -1;
-}
-
 static int
 is_reserved_path(const char *p)
 {
@@ -698,28 +437,28 @@ check_endpoint(struct pctx *c, void *all, size_t i, int line)
 	struct config_endpoint *eps = all, *e = &eps[i];
 
 	if (!e->path || !*e->path)
-		return fail(c, line, "endpoint has no 'path'");
+		return config_fail(c, line, "endpoint has no 'path'");
 	if (!e->channel || !*e->channel)
-		return fail(c, line, "endpoint '%s' has no 'channel'", e->path);
+		return config_fail(c, line, "endpoint '%s' has no 'channel'", e->path);
 	if (e->path[0] != '/' || strpbrk(e->path, "?# \t%"))
-		return fail(c, line_of(c, &e->path),
+		return config_fail(c, config_line_of(c, &e->path),
 			    "endpoint path '%s' must start with '/' and have no query, space or '%%'", e->path);
 	if (is_reserved_path(e->path))
-		return fail(c, line_of(c, &e->path), "endpoint path '%s' is reserved by the relay", e->path);
+		return config_fail(c, config_line_of(c, &e->path), "endpoint path '%s' is reserved by the relay", e->path);
 	if (!chname_valid(e->channel, strlen(e->channel)))
-		return fail(c, line_of(c, &e->channel), "endpoint channel '%s' is not a valid channel name",
+		return config_fail(c, config_line_of(c, &e->channel), "endpoint channel '%s' is not a valid channel name",
 			    e->channel);
 	if (!e->id && !(e->id = strdup(e->channel)))
-		return fail(c, line, "out of memory");
+		return config_fail(c, line, "out of memory");
 	if (!e->name && !(e->name = strdup(e->id)))
-		return fail(c, line, "out of memory");
+		return config_fail(c, line, "out of memory");
 	if (!e->description && !(e->description = strdup("")))
-		return fail(c, line, "out of memory");
+		return config_fail(c, line, "out of memory");
 	for (size_t j = 0; j < i; j++) {
 		if (!strcmp(eps[j].path, e->path))
-			return fail(c, line_of(c, &e->path), "endpoint path '%s' is used twice", e->path);
+			return config_fail(c, config_line_of(c, &e->path), "endpoint path '%s' is used twice", e->path);
 		if (!strcmp(eps[j].id, e->id))
-			return fail(c, line, "endpoint id '%s' is used twice", e->id);
+			return config_fail(c, line, "endpoint id '%s' is used twice", e->id);
 	}
 	return 0;
 }
@@ -730,24 +469,24 @@ check_source(struct pctx *c, void *all, size_t i, int line)
 	struct config_source *srcs = all, *s = &srcs[i];
 
 	if (!s->channel || !*s->channel)
-		return fail(c, line, "source has no 'channel'");
+		return config_fail(c, line, "source has no 'channel'");
 	if ((!s->query && !(s->query = strdup(""))) || (!s->id_field && !(s->id_field = strdup(""))))
-		return fail(c, line, "out of memory");
+		return config_fail(c, line, "out of memory");
 	if (s->interval == 0)
 		s->interval = 60;
 	if (!chname_valid(s->channel, strlen(s->channel)))
-		return fail(c, line_of(c, &s->channel), "source channel '%s' is not a valid channel name",
+		return config_fail(c, config_line_of(c, &s->channel), "source channel '%s' is not a valid channel name",
 			    s->channel);
 	if (!s->path || s->path[0] != '/' || strpbrk(s->path, "?# "))
-		return fail(c, s->path ? line_of(c, &s->path) : line,
+		return config_fail(c, s->path ? config_line_of(c, &s->path) : line,
 			    "source 'path' must start with '/' and have no query or space");
 	if (strpbrk(s->query, "# "))
-		return fail(c, line_of(c, &s->query), "source 'query' must have no space or '#'");
+		return config_fail(c, config_line_of(c, &s->query), "source 'query' must have no space or '#'");
 	if (strlen(s->path) + strlen(s->query) > 400)
-		return fail(c, line_of(c, &s->path), "source path and query are too long");
+		return config_fail(c, config_line_of(c, &s->path), "source path and query are too long");
 	for (size_t j = 0; j < i; j++)
 		if (!strcmp(srcs[j].channel, s->channel))
-			return fail(c, line_of(c, &s->channel), "source channel '%s' is used twice",
+			return config_fail(c, config_line_of(c, &s->channel), "source channel '%s' is used twice",
 				    s->channel);
 	return 0;
 }
@@ -765,140 +504,6 @@ static const struct maplist sources_list = {
 	sizeof(struct config_source), OFF(sources), OFF(n_sources), check_source, sources_free,
 };
 
-/* A list of mappings (endpoints, sources): each element parsed with its
- * field table, then checked against the elements before it. */
-static int
-parse_maplist(struct pctx *c, const yaml_node_t *n, const struct maplist *ml, void *base)
-{
-	void **dst = (void **)((char *)base + ml->off_array);
-	size_t *dst_n = (size_t *)((char *)base + ml->off_count), cnt, i = 0;
-	char *arr;
-
-	if (n->type == YAML_SCALAR_NODE && !*scalar(n) && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
-		cnt = 0;	/* "key:" with nothing under it: none */
-	else if (n->type != YAML_SEQUENCE_NODE)
-		return fail(c, node_line(n), "'%s' must be a list, not %s", ml->key, type_name(n->type));
-	else
-		cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-	arr = calloc(cnt ? cnt : 1, ml->elem_size);
-	if (!arr)
-		return fail(c, node_line(n), "out of memory");
-	for (i = 0; i < cnt; i++) {
-		yaml_node_t *e = yaml_document_get_node(c->doc, n->data.sequence.items.start[i]);
-
-		if (e->type != YAML_MAPPING_NODE) {
-			fail(c, node_line(e), "each item of '%s' must be a mapping %s", ml->key, ml->shape);
-			goto bad;
-		}
-		if (parse_map(c, e, ml->fields, arr + i * ml->elem_size, ml->key) ||
-		    ml->check(c, arr, i, node_line(e)))
-			goto bad;
-	}
-	ml->free_all(*dst, *dst_n);
-	*dst = arr;
-	*dst_n = cnt;
-	return 0;
-bad:
-	ml->free_all(arr, cnt);
-	return -1;
-}
-
-static int
-parse_field(struct pctx *c, const struct field *f, const yaml_node_t *v, void *base)
-{
-	double d;
-
-	switch (f->type) {
-	case F_STR:
-		return set_str(c, (char **)((char *)base + f->off), v, f->key);
-	case F_LOGLEVEL:
-		if (want_scalar(c, v, f->key))
-			return -1;
-		if (log_level_from_name(scalar(v)) < 0)
-			return fail(c, node_line(v), "'%s' must be error, warn, info or debug, not '%s'",
-				    f->key, scalar(v));
-		return set_str(c, (char **)((char *)base + f->off), v, f->key);
-	case F_PATHBUF:
-		if (want_scalar(c, v, f->key))
-			return -1;
-		if (strlen(scalar(v)) != v->data.scalar.length || v->data.scalar.length >= (size_t)f->max)
-			return fail(c, node_line(v), "'%s' must be a path shorter than %g bytes without NUL",
-				    f->key, f->max);
-		memcpy((char *)base + f->off, scalar(v), v->data.scalar.length + 1);
-		remember_line(c, (char *)base + f->off, node_line(v));
-		return 0;
-	case F_AGE:
-	case F_SIZE:
-	case F_INT:
-		if (parse_number(c, v, f, &d))
-			return -1;
-		*(int64_t *)((char *)base + f->off) = (int64_t)d;
-		remember_line(c, (char *)base + f->off, node_line(v));
-		return 0;
-	case F_DUR:
-	case F_FRAC:
-	case F_NUM:
-		if (parse_number(c, v, f, &d))
-			return -1;
-		*(double *)((char *)base + f->off) = d;
-		remember_line(c, (char *)base + f->off, node_line(v));
-		return 0;
-	case F_BOOL:
-		if (want_scalar(c, v, f->key))
-			return -1;
-		if (!strcmp(scalar(v), "true") || !strcmp(scalar(v), "yes") || !strcmp(scalar(v), "on"))
-			*(int *)((char *)base + f->off) = 1;
-		else if (!strcmp(scalar(v), "false") || !strcmp(scalar(v), "no") || !strcmp(scalar(v), "off"))
-			*(int *)((char *)base + f->off) = 0;
-		else
-			return fail(c, node_line(v), "'%s' must be true or false, not '%s'", f->key, scalar(v));
-		remember_line(c, (char *)base + f->off, node_line(v));
-		return 0;
-	case F_MAP:
-		if (v->type == YAML_SCALAR_NODE && !*scalar(v) && v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
-			return 0;	/* "section:" with nothing under it */
-		if (v->type != YAML_MAPPING_NODE)
-			return fail(c, node_line(v), "'%s' must be a mapping, not %s", f->key, type_name(v->type));
-		return parse_map(c, v, f->sub, base, f->key);
-	case F_STRLIST:
-		return parse_strlist(c, v, f, base);
-	case F_MAPLIST:
-		return parse_maplist(c, v, f->list, base);
-	}
-	return -1;
-}
-
-static int
-parse_map(struct pctx *c, const yaml_node_t *map, const struct field *fields, void *base,
-	  const char *section)
-{
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-		yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-		const struct field *f;
-
-		if (k->type != YAML_SCALAR_NODE)
-			return fail(c, node_line(k), "keys must be plain names");
-		for (f = fields; f->key; f++)
-			if (!strcmp(f->key, scalar(k)))
-				break;
-		if (!f->key) {
-			if (section)
-				return fail(c, node_line(k), "unknown key '%s' in '%s'", scalar(k), section);
-			return fail(c, node_line(k), "unknown key '%s'", scalar(k));
-		}
-		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
-			yaml_node_t *k2 = yaml_document_get_node(c->doc, q->key);
-
-			if (k2->type == YAML_SCALAR_NODE && !strcmp(scalar(k2), scalar(k)))
-				return fail(c, node_line(k), "key '%s' appears twice", scalar(k));
-		}
-		if (parse_field(c, f, v, base))
-			return -1;
-	}
-	return 0;
-}
-
 static int
 check_config(struct pctx *c, struct config *cfg)
 {
@@ -910,26 +515,26 @@ check_config(struct pctx *c, struct config *cfg)
 		if (strcmp(cfg->listen_address, "localhost") &&
 		    inet_pton(AF_INET, cfg->listen_address, b) != 1 &&
 		    inet_pton(AF_INET6, cfg->listen_address, b) != 1)
-			return fail(c, line_of(c, &cfg->listen_address),
+			return config_fail(c, config_line_of(c, &cfg->listen_address),
 				    "'address' must be an IPv4 or IPv6 address or localhost, not '%s'",
 				    cfg->listen_address);
 	}
 	if (config_parse_url(cfg->upstream_url, &u))
-		return fail(c, line_of(c, &cfg->upstream_url),
+		return config_fail(c, config_line_of(c, &cfg->upstream_url),
 			    "'url' must be a ws:// or wss:// URL with a host and no query, not '%s'",
 			    cfg->upstream_url);
 	if (!config_addr_is_loopback(cfg->listen_address) && !cfg->n_auth_tokens &&
 	    !cfg->auth_tokens_file[0] && !cfg->listen_allow_anonymous)
-		return fail(c, line_of(c, &cfg->listen_address),
+		return config_fail(c, config_line_of(c, &cfg->listen_address),
 			    "listening on '%s' (beyond loopback) needs auth.tokens or auth.tokens_file, "
 			    "or listen.allow_anonymous: true: UW data is licensed for personal use",
 			    cfg->listen_address);
 	if (!*cfg->listen_tls_cert != !*cfg->listen_tls_key)
-		return fail(c, line_of(c, *cfg->listen_tls_cert ? (const void *)&cfg->listen_tls_cert :
+		return config_fail(c, config_line_of(c, *cfg->listen_tls_cert ? (const void *)&cfg->listen_tls_cert :
 							     (const void *)&cfg->listen_tls_key),
 			    "listen.tls needs both 'cert' and 'key'");
 	if (config_parse_rest_url(cfg->rest_url, &u))
-		return fail(c, line_of(c, &cfg->rest_url),
+		return config_fail(c, config_line_of(c, &cfg->rest_url),
 			    "'rest_url' must be an http:// or https:// URL with a host and no path or query, "
 			    "not '%s'", cfg->rest_url);
 	{
@@ -940,19 +545,19 @@ check_config(struct pctx *c, struct config *cfg)
 		for (k = 0; k < 3 && strcmp(cfg->cluster_role, roles[k]); k++)
 			;
 		if (k == 3)
-			return fail(c, line_of(c, &cfg->cluster_role),
+			return config_fail(c, config_line_of(c, &cfg->cluster_role),
 				    "'role' must be standalone, ingest or edge, not '%s'", cfg->cluster_role);
 		cfg->cluster_mode = (int)k;
 		if (config_parse_redis(cfg->cluster_redis, &rd))
-			return fail(c, line_of(c, &cfg->cluster_redis),
+			return config_fail(c, config_line_of(c, &cfg->cluster_redis),
 				    "'redis' must be HOST:PORT with a numeric address (or localhost), "
 				    "[IPV6]:PORT or unix:/path, not '%s'", cfg->cluster_redis);
 		if (!*cfg->cluster_prefix || strlen(cfg->cluster_prefix) > 64 ||
 		    strpbrk(cfg->cluster_prefix, " \t\r\n"))
-			return fail(c, line_of(c, &cfg->cluster_prefix),
+			return config_fail(c, config_line_of(c, &cfg->cluster_prefix),
 				    "'key_prefix' must be 1 to 64 characters without blanks");
 		if (cfg->cluster_interest_ttl < 2 * cfg->cluster_redis_timeout)
-			return fail(c, line_of(c, &cfg->cluster_interest_ttl),
+			return config_fail(c, config_line_of(c, &cfg->cluster_interest_ttl),
 				    "'interest_ttl' (%g) must be at least twice 'redis_timeout' (%g)",
 				    cfg->cluster_interest_ttl, cfg->cluster_redis_timeout);
 	}
@@ -961,19 +566,19 @@ check_config(struct pctx *c, struct config *cfg)
 
 		if (!chname_allowed((const char *const *)cfg->allowed_channels, cfg->n_allowed, t, strlen(t)) &&
 		    !config_source_by_channel(cfg, t, strlen(t)))
-			return fail(c, line_of(c, &cfg->tape_channels),
+			return config_fail(c, config_line_of(c, &cfg->tape_channels),
 				    "tape channel '%s' is neither in allowed_channels nor a source's channel", t);
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(cfg->tape_channels[j], t))
-				return fail(c, line_of(c, &cfg->tape_channels),
+				return config_fail(c, config_line_of(c, &cfg->tape_channels),
 					    "tape channel '%s' is listed twice", t);
 	}
 	if (cfg->tape_max_bytes && cfg->tape_max_bytes < (1 << 20))
-		return fail(c, line_of(c, &cfg->tape_max_bytes),
+		return config_fail(c, config_line_of(c, &cfg->tape_max_bytes),
 			    "'max_bytes' must be 0 (unbounded) or at least 1M");
 	if (cfg->reconnect_max < cfg->reconnect_initial)
-		return fail(c, line_of(c, &cfg->reconnect_max) > 1 ? line_of(c, &cfg->reconnect_max) :
-								      line_of(c, &cfg->reconnect_initial),
+		return config_fail(c, config_line_of(c, &cfg->reconnect_max) > 1 ? config_line_of(c, &cfg->reconnect_max) :
+								      config_line_of(c, &cfg->reconnect_initial),
 			    "'max_delay' (%g) must not be less than 'initial_delay' (%g)",
 			    cfg->reconnect_max, cfg->reconnect_initial);
 	return 0;
@@ -1002,7 +607,7 @@ config_load_buffer(const char *name, const char *buf, size_t len, struct config 
 	if (!yaml_parser_load(&parser, &doc)) {
 		const yaml_mark_t *m = parser.problem ? &parser.problem_mark : &parser.context_mark;
 
-		fail(&c, (int)m->line + 1, "YAML syntax error: %s%s%s",
+		config_fail(&c, (int)m->line + 1, "YAML syntax error: %s%s%s",
 		     parser.problem ? parser.problem : "unknown",
 		     parser.context ? " " : "", parser.context ? parser.context : "");
 		yaml_parser_delete(&parser);
@@ -1015,9 +620,9 @@ config_load_buffer(const char *name, const char *buf, size_t len, struct config 
 	else if (root->type == YAML_SCALAR_NODE && !*scalar(root))
 		rc = 0;
 	else if (root->type != YAML_MAPPING_NODE)
-		rc = fail(&c, node_line(root), "the configuration must be a mapping of sections");
+		rc = config_fail(&c, node_line(root), "the configuration must be a mapping of sections");
 	else
-		rc = parse_map(&c, root, root_fields, cfg, NULL);
+		rc = config_parse_map(&c, root, root_fields, cfg, NULL);
 	if (!rc)
 		rc = check_config(&c, cfg);
 	/* a second document in the same file is a mistake worth naming */
@@ -1026,11 +631,11 @@ config_load_buffer(const char *name, const char *buf, size_t len, struct config 
 
 		if (yaml_parser_load(&parser, &doc2)) {
 			if (yaml_document_get_root_node(&doc2))
-				rc = fail(&c, (int)doc2.start_mark.line + 1,
+				rc = config_fail(&c, (int)doc2.start_mark.line + 1,
 					  "only one YAML document is allowed");
 			yaml_document_delete(&doc2);
 		} else
-			rc = fail(&c, (int)parser.problem_mark.line + 1, "YAML syntax error: %s",
+			rc = config_fail(&c, (int)parser.problem_mark.line + 1, "YAML syntax error: %s",
 				  parser.problem ? parser.problem : "unknown");
 	}
 	yaml_document_delete(&doc);
