@@ -102,6 +102,12 @@ void relay_destroy(struct relay *r);
 /* Reads the token from the environment or token_file. Returns a malloc'd
  * token, or NULL (reason in why). */
 char *relay_read_token(const struct config *cfg, char *why, size_t whylen);
+/* The rule for a listener beyond loopback: subscriber tokens, or the
+ * operator's explicit allow_anonymous. 1 if cfg with tokens a breaks it. */
+int relay_open_without_auth(const struct config *cfg, const struct access *a);
+/* SIGHUP (reload.c): reads the file again and applies what may change;
+ * a file that does not load changes nothing (logged, counted). */
+void relay_reload(struct relay *r);
 
 /* A channel got its first subscriber or lost its last: the REST source
  * that feeds it, or UW's socket, is told. */

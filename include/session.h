@@ -75,9 +75,6 @@ int session_receive(struct session *s, const char *in, size_t len);
 int session_charge(struct session *s);
 int session_writeable(struct session *s);
 void session_closed(struct session *s);
-/* Queues frame f (shared, a new reference) to s. Returns 0, or -1 if s
- * is closing or was closed as too slow. */
-int session_queue(struct session *s, struct frame *f);
 /* Sends frame f (shared) to every subscriber of ch. */
 void session_fanout(struct relay *r, struct reg_channel *ch, struct frame *f);
 /* Around one pass of the event loop (relay_run): queues that become
@@ -99,6 +96,10 @@ void session_notice(struct session *s, const char *data_json);
 /* A notice object {"type": type, "channel": channel (left out if NULL)},
  * or NULL without memory (cJSON's adders accept NULL). */
 struct cJSON *session_notice_new(const char *type, const char *channel);
+/* Sends s a notice of type (about channel, if not NULL) with an optional
+ * "code" and "message". */
+void session_notice_kv(struct session *s, const char *type, const char *channel, const char *code,
+		       const char *message);
 /* The one way a notice object goes out: printed once, sent to s, else to
  * every subscriber of ch, else to every browser; o is freed (NULL: nothing). */
 void session_send_notice(struct relay *r, struct session *s, struct reg_channel *ch,

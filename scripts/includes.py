@@ -27,7 +27,9 @@ KNOWN_CIRCLE = {
     "history_api", "replay", "sse", "tape_resume", "wsconn",
 }
 # files that belong to another module than their own name says
-PARTS = {"cluster_int": "cluster", "cluster_ingest": "cluster", "cluster_edge": "cluster"}
+PARTS = {"cluster_int": "cluster", "cluster_ingest": "cluster", "cluster_edge": "cluster",
+         "config_int": "config", "config_value": "config", "config_yaml": "config",
+         "reload": "relay", "notices": "session"}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 

@@ -156,12 +156,6 @@ session_batch_end(struct relay *r)
 	r->flush_head = NULL;
 }
 
-int
-session_queue(struct session *s, struct frame *f)
-{
-	return push(s, f);
-}
-
 /* A filtered subscriber gets the same shared frame as everyone else, or
  * nothing: its filter's entry is evaluated once for this frame whatever
  * the number of subscribers using it (filtab.h). Notices (seq 0) pass. */
@@ -189,102 +183,6 @@ release_filters(struct session *s)
 		filtab_put(&s->relay->filters, s->sub.m[i]->filter);
 		s->sub.m[i]->filter = NULL;
 	}
-}
-
-/* Sends the notice text under epoch to s. */
-static void
-notice_epoch(struct session *s, const char *txt, const char *epoch)
-{
-	struct frame *f = envelope_notice(epoch, (int64_t)clock_now_ms(), txt);
-
-	if (f) {
-		push(s, f);
-		frame_unref(f);
-	}
-}
-
-void
-session_notice(struct session *s, const char *data_json)
-{
-	notice_epoch(s, data_json, s->relay->epoch);
-}
-
-void
-session_channel_notice(struct relay *r, struct reg_channel *ch, const char *data_json)
-{
-	struct frame *f = envelope_notice(relay_channel_epoch(r, ch), (int64_t)clock_now_ms(), data_json);
-
-	if (!f)
-		return;
-	session_fanout(r, ch, f);
-	frame_unref(f);
-}
-
-void
-session_broadcast_notice(struct relay *r, const char *data_json)
-{
-	struct frame *f = envelope_notice(r->epoch, (int64_t)clock_now_ms(), data_json);
-	struct session *s;
-
-	if (!f)
-		return;
-	for (s = r->sessions; s; s = s->next)
-		push(s, f);
-	frame_unref(f);
-}
-
-void
-session_broadcast_upstream(struct relay *r, int up, const char *reason)
-{
-	cJSON *o = session_notice_new("upstream", NULL);
-
-	cJSON_AddStringToObject(o, "state", up ? "connected" : "disconnected");
-	if (!up && reason && *reason)
-		cJSON_AddStringToObject(o, "reason", reason);
-	session_send_notice(r, NULL, NULL, o);
-}
-
-void
-session_send_notice(struct relay *r, struct session *s, struct reg_channel *ch, cJSON *o)
-{
-	char *txt = o ? cJSON_PrintUnformatted(o) : NULL;
-
-	cJSON_Delete(o);
-	if (!txt)
-		return;
-	if (s)	/* about ch, if given: under ch's epoch, which a client resumes with */
-		notice_epoch(s, txt, ch ? relay_channel_epoch(r, ch) : r->epoch);
-	else if (ch)
-		session_channel_notice(r, ch, txt);
-	else
-		session_broadcast_notice(r, txt);
-	free(txt);
-}
-
-cJSON *
-session_notice_new(const char *type, const char *channel)
-{
-	cJSON *o = cJSON_CreateObject();
-
-	if (o) {
-		cJSON_AddStringToObject(o, "type", type);
-		if (channel)
-			cJSON_AddStringToObject(o, "channel", channel);
-	}
-	return o;
-}
-
-static void
-notice_kv(struct session *s, const char *type, const char *channel, const char *code,
-	  const char *message)
-{
-	cJSON *o = session_notice_new(type, channel);
-
-	if (o && code)
-		cJSON_AddStringToObject(o, "code", code);
-	if (o && message)
-		cJSON_AddStringToObject(o, "message", message);
-	session_send_notice(s->relay, s, NULL, o);
 }
 
 /* Replays ch's history after rs->since to s, or says why it cannot. */
@@ -408,7 +306,7 @@ subscribe(struct session *s, const char *name, size_t len, const struct resume *
 		char shown[CHNAME_MAX + 1];
 
 		echo_name(shown, name, len);
-		notice_kv(s, "error", shown, "channel_not_allowed",
+		session_notice_kv(s, "error", shown, "channel_not_allowed",
 			  "channel is not a valid UW channel name or not in allowed_channels");
 		return;
 	}
@@ -416,17 +314,17 @@ subscribe(struct session *s, const char *name, size_t len, const struct resume *
 	chan[len] = '\0';
 	if (s->sub.n >= r->cfg.max_channels &&
 	    !registry_is_member(&s->sub, registry_find(&r->reg, name, len))) {
-		notice_kv(s, "error", chan, "too_many_channels", "too many channels on one socket");
+		session_notice_kv(s, "error", chan, "too_many_channels", "too many channels on one socket");
 		return;
 	}
 	if (filtab_get_text(&r->filters, chan, len, ftxt, flen, &fe, err)) {
-		notice_kv(s, "error", chan, "bad_request", err);
+		session_notice_kv(s, "error", chan, "bad_request", err);
 		return;
 	}
 	rc = registry_subscribe(&r->reg, &s->sub, chan, len, &ch);
 	if (rc == REG_ERR) {
 		filtab_put(&r->filters, fe);
-		notice_kv(s, "error", chan, "internal", "out of memory");
+		session_notice_kv(s, "error", chan, "internal", "out of memory");
 		return;
 	}
 	if (rc == REG_FIRST)
@@ -463,7 +361,7 @@ unsubscribe(struct session *s, const char *name, size_t len)
 	int rc;
 
 	if (len > CHNAME_MAX) {
-		notice_kv(s, "error", NULL, "not_subscribed", "not subscribed to that channel");
+		session_notice_kv(s, "error", NULL, "not_subscribed", "not subscribed to that channel");
 		return;
 	}
 	memcpy(chan, name, len);
@@ -475,12 +373,12 @@ unsubscribe(struct session *s, const char *name, size_t len)
 	}
 	rc = registry_unsubscribe(&r->reg, &s->sub, chan, len, &ch);
 	if (rc == REG_NOT_SUBSCRIBED) {
-		notice_kv(s, "error", chan, "not_subscribed", "not subscribed to that channel");
+		session_notice_kv(s, "error", chan, "not_subscribed", "not subscribed to that channel");
 		return;
 	}
 	if (rc == REG_LAST)
 		relay_channel_changed(r, ch);
-	notice_kv(s, "unsubscribed", chan, NULL, NULL);
+	session_notice_kv(s, "unsubscribed", chan, NULL, NULL);
 }
 
 /* Copies the path of the request URI (what precedes any "?"), truncated to plen. */
@@ -527,7 +425,7 @@ subscribe_list(struct session *s, const char *list, size_t len, const struct res
 			char shown[CHNAME_MAX + 1];
 
 			echo_name(shown, p, l);
-			notice_kv(s, "error", shown, "rate_limited",
+			session_notice_kv(s, "error", shown, "rate_limited",
 				  "more channels at once than clients.max_msg_rate allows: subscribe to this one later");
 		} else if (l)
 			subscribe(s, p, l, rs, ftxt, flen);
@@ -562,21 +460,21 @@ session_established(struct session *s, struct lws *wsi, struct relay *r, const c
 	n = query ? query_get(query, qlen, "since", arg, sizeof(arg)) : QUERY_ABSENT;
 	if (n != QUERY_ABSENT) {
 		if (n < 0 || parse_seq(arg, &rs.since))
-			notice_kv(s, "error", NULL, "bad_request", "since must be a whole number");
+			session_notice_kv(s, "error", NULL, "bad_request", "since must be a whole number");
 		else
 			rs.has_since = 1;
 	}
 	n = query ? query_get(query, qlen, "epoch", arg, sizeof(arg)) : QUERY_ABSENT;
 	if (n != QUERY_ABSENT) {
 		if (n < 0 || !climsg_epoch_valid(arg))
-			notice_kv(s, "error", NULL, "bad_request", "epoch must be 16 hex digits");
+			session_notice_kv(s, "error", NULL, "bad_request", "epoch must be 16 hex digits");
 		else
 			memcpy(rs.epoch, arg, sizeof(rs.epoch));	/* 16 + NUL */
 	}
 	/* ?filter= applies to the endpoint's channel, or to each of ?channels= */
 	n = query ? query_get(query, qlen, "filter", ftxt, sizeof(ftxt)) : QUERY_ABSENT;
 	if (n == QUERY_TOO_LONG)
-		notice_kv(s, "error", NULL, "bad_request", "filter: longer than 512 bytes");
+		session_notice_kv(s, "error", NULL, "bad_request", "filter: longer than 512 bytes");
 	else if (n > 0)
 		flen = (size_t)n;
 	ep = config_endpoint_by_path(&r->cfg, path, strlen(path));
@@ -641,13 +539,13 @@ handle_message(struct session *s, const char *in, size_t len)
 	if (session_charge(s))
 		return 0;
 	if (!s->generic) {
-		notice_kv(s, "error", NULL, "read_only_endpoint",
+		session_notice_kv(s, "error", NULL, "read_only_endpoint",
 			  "this endpoint takes no messages; use /api/stream/ws to choose channels");
 		return 0;
 	}
 	switch (climsg_parse(in, len, &m)) {
 	case CLIMSG_BAD:
-		notice_kv(s, "error", m.channel[0] ? m.channel : NULL, "bad_request", m.error);
+		session_notice_kv(s, "error", m.channel[0] ? m.channel : NULL, "bad_request", m.error);
 		break;
 	case CLIMSG_SUBSCRIBE: {
 		struct resume rs = { m.has_since, m.since, "" };

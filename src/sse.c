@@ -75,7 +75,7 @@ heartbeat(lws_sorted_usec_list_t *sul)
 		session_batch_begin(r);
 		for (struct session *s = r->sessions; s; s = s->next)
 			if (s->wire == SESSION_WIRE_SSE && !s->close_code)
-				session_queue(s, f);
+				session_push(s, f);
 		session_batch_end(r);
 	}
 	free(b);
