@@ -13,64 +13,16 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
-import http from "node:http";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
+import { HOST, REPO, RELAY_BIN, SIM_BIN, ARTIFACTS, CHROMIUM, freePort, httpGet, launchChromium, sleep, waitFor as waitForBase } from "./lib.mjs";
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, "../..");
-const HOST = "127.0.0.1";
+const waitFor = (fn, opts = {}) => waitForBase(fn, { timeout: 15_000, ...opts });
+
 const TOKEN = "browser-test-token";
-const RELAY_BIN = path.resolve(REPO, process.env.UWRELAY_BIN || "build/uwrelay");
-const SIM_BIN = path.resolve(REPO, process.env.UWSIM_BIN || "build/tests/uwsim/uwsim");
-const ARTIFACTS = path.resolve(REPO, process.env.UWRELAY_ARTIFACTS || "build/browser-artifacts");
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const LOAD_SECONDS = Number(process.env.UWRELAY_LOAD_SECONDS || 60);
 const FLOW = "flow-alerts";
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(fn, { timeout = 15_000, interval = 50, what = "condition" } = {}) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-    await sleep(interval);
-  }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on("error", reject);
-    s.listen(0, HOST, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function httpGet(port, p, timeout = 5000) {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: HOST, port, path: p, timeout }, (res) => {
-      const chunks = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", reject);
-  });
-}
 
 const procs = new Set();
 process.on("exit", () => { for (const c of procs) try { c.kill("SIGKILL"); } catch { /* gone */ } });
@@ -105,20 +57,7 @@ function run(name, argv, env, dir) {
 
 let ctx = null, profile = null;
 async function browser() {
-  if (ctx) return ctx;
-  let chromium;
-  try {
-    ({ chromium } = await import("playwright-core"));
-  } catch (e) {
-    throw new Error("playwright-core is not installed: run `npm ci` in tests/browser/ (" + e.message + ")");
-  }
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: apt-get install -y chromium`);
-  profile = fs.mkdtempSync(path.join(os.tmpdir(), "uwrelay-chromium-"));
-  ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, viewport: { width: 1400, height: 860 }, timeout: 60_000,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  if (!ctx) ({ ctx: ctx, profile: profile } = await launchChromium({ viewport: { width: 1400, height: 860 } }));
   return ctx;
 }
 
@@ -162,7 +101,7 @@ class World {
     this.procs.push(this.relay);
     await waitFor(async () => {
       if (!this.relay.alive()) throw new Error("uwrelay exited: " + this.relay.tail());
-      return (await httpGet(this.port, "/healthz", 1000)).status === 200;
+      return (await httpGet(this.port, "/healthz", { timeout: 1000 })).status === 200;
     }, { what: "relay /healthz" });
     await waitFor(async () => (await this.status()).status === "connected", { what: "relay connected upstream" });
   }

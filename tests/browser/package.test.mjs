@@ -16,19 +16,14 @@ import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { HOST, REPO, RELAY_BIN, SIM_BIN, CHROMIUM, freePort, httpGet, launchChromium, sleep, waitFor } from "./lib.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, "../..");
 const WEB = path.join(REPO, "web");
-const HOST = "127.0.0.1";
 const TOKEN = "package-test-token";
-const RELAY_BIN = path.resolve(REPO, process.env.UWRELAY_BIN || "build/uwrelay");
-const SIM_BIN = path.resolve(REPO, process.env.UWSIM_BIN || "build/tests/uwsim/uwsim");
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const NODE_MODULES = path.join(HERE, "node_modules");
 const FLOW = "flow-alerts";
 const TIMEOUT = 120_000;
@@ -36,47 +31,6 @@ const TIMEOUT = 120_000;
 const { UwRelay } = await import(new URL("../../web/uwrelay.js", import.meta.url));
 
 // ---------------------------------------------------------------- helpers
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(fn, { timeout = 10_000, interval = 50, what = "condition" } = {}) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-    await sleep(interval);
-  }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on("error", reject);
-    s.listen(0, HOST, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function httpGet(port, p, headers = {}) {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: HOST, port, path: p, headers, timeout: 5000 }, (res) => {
-      const chunks = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", reject);
-  });
-}
 
 let browserCtx = null;
 let profileDir = null;
@@ -450,20 +404,7 @@ test("history() follows next pages up to limit, passes the token, reports HTTP e
 // ---------------------------------------------------------------- Chromium: another origin
 
 async function browser() {
-  if (browserCtx) return browserCtx;
-  let chromium;
-  try {
-    ({ chromium } = await import("playwright-core"));
-  } catch (e) {
-    throw new Error("playwright-core is not installed: run `npm ci` in tests/browser/ (" + e.message + ")");
-  }
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: apt-get install -y chromium`);
-  profileDir = tmpdir("uwrelay-chromium-");
-  browserCtx = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM, headless: true, timeout: 60_000,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  if (!browserCtx) ({ ctx: browserCtx, profile: profileDir } = await launchChromium({ profile: tmpdir("uwrelay-chromium-") }));
   return browserCtx;
 }
 
@@ -501,11 +442,11 @@ test("Chromium: /uwrelay.js imported from an allowed origin receives frames; ano
   try {
     await w.start({ allowedOrigins: [allowed.origin] });
     // the relay answers the module request with CORS for the listed origin only
-    const a = await httpGet(w.relayPort, "/uwrelay.js", { Origin: allowed.origin });
+    const a = await httpGet(w.relayPort, "/uwrelay.js", { headers: { Origin: allowed.origin } });
     assert.equal(a.status, 200);
     assert.equal(a.headers["access-control-allow-origin"], allowed.origin);
     assert.match(a.headers["content-type"], /^text\/javascript/);
-    const b = await httpGet(w.relayPort, "/uwrelay.js", { Origin: other.origin });
+    const b = await httpGet(w.relayPort, "/uwrelay.js", { headers: { Origin: other.origin } });
     assert.equal(b.status, 403);
     assert.equal(b.headers["access-control-allow-origin"], undefined);
 

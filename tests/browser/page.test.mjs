@@ -20,21 +20,13 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { HOST, REPO, RELAY_BIN, SIM_BIN, ARTIFACTS, CHROMIUM, freePort, httpGet, launchChromium, sleep, waitFor } from "./lib.mjs";
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, "../..");
 const WEB = path.join(REPO, "web");
-const HOST = "127.0.0.1";
 const TOKEN = "browser-test-token";
-const RELAY_BIN = path.resolve(REPO, process.env.UWRELAY_BIN || "build/uwrelay");
-const SIM_BIN = path.resolve(REPO, process.env.UWSIM_BIN || "build/tests/uwsim/uwsim");
 const SERVES_PAGE = process.env.UWRELAY_SERVES_PAGE === "1";
-const ARTIFACTS = path.resolve(REPO, process.env.UWRELAY_ARTIFACTS || "build/browser-artifacts");
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const TEST_TIMEOUT = 90_000;
 const FLOW = "flow-alerts";
 
@@ -43,47 +35,6 @@ const FLOW = "flow-alerts";
 const WS_FAILED = /WebSocket connection to '.*' failed/;
 
 // ---------------------------------------------------------------- helpers
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(fn, { timeout = 10_000, interval = 50, what = "condition" } = {}) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-    await sleep(interval);
-  }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on("error", reject);
-    s.listen(0, HOST, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function httpGet(port, p, timeout = 5000) {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: HOST, port, path: p, timeout }, (res) => {
-      const chunks = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", reject);
-  });
-}
 
 const all = new Set();            // every child process started, for the last-resort cleanup
 process.on("exit", () => { for (const p of all) try { p.child.kill("SIGKILL"); } catch { /* gone */ } });
@@ -159,23 +110,7 @@ async function startStatic() {
 let browserCtx = null;
 let profileDir = null;
 async function browser() {
-  if (browserCtx) return browserCtx;
-  let chromium;
-  try {
-    ({ chromium } = await import("playwright-core"));
-  } catch (e) {
-    throw new Error("playwright-core is not installed: run `npm ci` in tests/browser/ (" + e.message + ")");
-  }
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: apt-get install -y chromium`);
-  profileDir = fs.mkdtempSync(path.join(os.tmpdir(), "uwrelay-chromium-"));
-  browserCtx = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1280, height: 800 },
-    timeout: 60_000,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  if (!browserCtx) ({ ctx: browserCtx, profile: profileDir } = await launchChromium({ viewport: { width: 1280, height: 800 } }));
   return browserCtx;
 }
 
@@ -225,7 +160,7 @@ class World {
     this.relay = p;
     await waitFor(async () => {
       if (!p.alive()) throw new Error("uwrelay exited: " + p.tail());
-      return (await httpGet(this.relayPort, "/healthz", 1000)).status === 200;
+      return (await httpGet(this.relayPort, "/healthz", { timeout: 1000 })).status === 200;
     }, { timeout: 15_000, what: "relay /healthz" });
     await waitFor(async () => JSON.parse((await httpGet(this.relayPort, "/api/stream/status")).body).status === "connected",
       { timeout: 10_000, what: "relay connected upstream" });

@@ -13,62 +13,14 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
-import http from "node:http";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { HOST, REPO, RELAY_BIN, SIM_BIN, CHROMIUM, freePort, httpGet, launchChromium, sleep, waitFor } from "./lib.mjs";
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, "../..");
-const HOST = "127.0.0.1";
 const TOKEN = "browser-test-token";
-const RELAY_BIN = path.resolve(REPO, process.env.UWRELAY_BIN || "build/uwrelay");
-const SIM_BIN = path.resolve(REPO, process.env.UWSIM_BIN || "build/tests/uwsim/uwsim");
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const TEST_TIMEOUT = 90_000;
 const FLOW = "flow-alerts";
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(fn, { timeout = 10_000, interval = 50, what = "condition" } = {}) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-    await sleep(interval);
-  }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on("error", reject);
-    s.listen(0, HOST, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function httpGet(port, p, timeout = 5000) {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: HOST, port, path: p, timeout }, (res) => {
-      const chunks = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", reject);
-  });
-}
 
 const all = new Set();
 process.on("exit", () => { for (const c of all) try { c.kill("SIGKILL"); } catch { /* gone */ } });
@@ -105,20 +57,7 @@ class Proc {
 let browserCtx = null;
 let profileDir = null;
 async function browser() {
-  if (browserCtx) return browserCtx;
-  let chromium;
-  try {
-    ({ chromium } = await import("playwright-core"));
-  } catch (e) {
-    throw new Error("playwright-core is not installed: run `npm ci` in tests/browser/ (" + e.message + ")");
-  }
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: apt-get install -y chromium`);
-  profileDir = fs.mkdtempSync(path.join(os.tmpdir(), "uwrelay-chromium-"));
-  browserCtx = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM, headless: true, timeout: 60_000,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  if (!browserCtx) ({ ctx: browserCtx, profile: profileDir } = await launchChromium());
   return browserCtx;
 }
 
