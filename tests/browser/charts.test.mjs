@@ -310,6 +310,8 @@ async function chartFromHistoryAndLive(w, channel, query, values, n = 30, m = 10
       if (v[k] !== undefined) assert.ok(close(d[k + 1][i], v[k]), `${channel} point ${i} series ${k}: ${d[k + 1][i]} vs ${v[k]}`);
   }
   await w.publish(channel, m);
+  // the reference subscriber and the page are two sockets: either may see the last frame first
+  await waitFor(() => ref.length === n + m, { what: `${n + m} frames of ${channel}` });
   d = await waitFor(async () => { const x = await data(); return x[0].length === n + m ? x : null; },
     { what: `${channel} chart updated live` });
   const last = values(ref[n + m - 1].data);
