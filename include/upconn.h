@@ -59,6 +59,7 @@ struct upconn {
 	uint8_t pong_payload[125];
 	uint16_t close_due;		/* send a close with this code, then hang up */
 	int closing;			/* a close was received or sent: ignore further input */
+	int killed;			/* we dropped this connection: what is left unread goes too */
 	SSL_CTX *tls_ctx;		/* for wss://, made once (ca_file needs a restart) */
 	struct uptls tls;		/* this connection's TLS, if wss:// */
 	char *plain;			/* decrypted bytes before they are parsed */

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include "log.h"
 #include "upconn.h"
 #include "urlenc.h"
@@ -125,6 +126,7 @@ upconn_connect(struct upconn *c, struct lws_context *ctx, struct lws_vhost *vh,
 	c->hs_head_len = 0;
 	c->failed = 0;
 	c->closing = 0;
+	c->killed = 0;
 	c->close_due = 0;
 	c->pong_due = 0;
 	wsf_rx_free(&c->wsrx);
@@ -173,8 +175,10 @@ upconn_ping(struct upconn *c)
 void
 upconn_kill(struct upconn *c)
 {
-	if (c->wsi)
+	if (c->wsi) {
+		c->killed = 1;
 		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	}
 }
 
 void
@@ -195,6 +199,7 @@ static void
 conn_reset(struct upconn *c)
 {
 	c->hs_state = UPHS_NONE;
+	c->killed = 0;
 	free(c->hs_buf);
 	c->hs_buf = NULL;
 	c->hs_len = 0;
@@ -624,10 +629,32 @@ on_connect_error(struct upconn *c, struct lws *wsi, const char *why)
 	conn_lost(c, NULL);
 }
 
+/*
+ * UW ended the connection, perhaps with a reset: frames that had already
+ * reached the socket's receive buffer are still UW's frames, so they are read
+ * and delivered before the loss is reported. poll() reports such a socket
+ * readable and lws reads it first; an epoll-based loop (libuv) reports only
+ * the error, and lws closes without reading. Bounded by the kernel's buffer.
+ */
+static void
+drain_socket(struct upconn *c, struct lws *wsi)
+{
+	char buf[16384];
+	lws_sockfd_type fd = lws_get_socket_fd(wsi);
+	ssize_t n;
+
+	if (fd < 0 || c->hs_state != UPHS_DONE || c->failed || c->closing || c->killed)
+		return;
+	while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+		if (on_rx(c, wsi, buf, (size_t)n))
+			return;
+}
+
 /* The connection ended (any side, any stage). */
 static void
-on_raw_closed(struct upconn *c)
+on_raw_closed(struct upconn *c, struct lws *wsi)
 {
+	drain_socket(c, wsi);
 	if (c->hs_state == UPHS_BODY && c->hs_buf)
 		on_refused(c, c->hs_resp.status, c->hs_buf + c->hs_head_len,
 			   c->hs_len - (size_t)c->hs_head_len);
@@ -664,7 +691,7 @@ upconn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 	case LWS_CALLBACK_RAW_WRITEABLE:
 		return on_writeable(c, wsi);
 	case LWS_CALLBACK_RAW_CLOSE:
-		on_raw_closed(c);
+		on_raw_closed(c, wsi);
 		break;
 	default:
 		break;
