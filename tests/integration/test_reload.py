@@ -64,6 +64,9 @@ class TestReload(harness.IntegrationTest):
     def test_endpoint_removed_and_added(self):
         flow = self.client(self.relay, "/api/stream/ws/flow")
         expect_subscribed(flow, FLOW)
+        # "subscribed" is the relay's word; UW may not have the join yet (a channel
+        # removed before its join went out is never joined, so never left)
+        wait_until(lambda: self.sim.stats()["joined"].get(FLOW) == 1, 5)
         cfg = copy.deepcopy(self.cfg)
         cfg["endpoints"] = [e for e in cfg["endpoints"] if e["id"] != "flow-alerts"]
         cfg["endpoints"].append({"id": "news", "path": "/api/stream/ws/news", "channel": "news",
