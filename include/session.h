@@ -81,7 +81,8 @@ void session_fanout(struct relay *r, struct reg_channel *ch, struct frame *f);
  * non-empty meanwhile are written when the batch ends, instead of each
  * waiting for its own WRITEABLE. Nests. */
 void session_batch_begin(struct relay *r);
-void session_batch_end(struct relay *r);
+/* Returns 1 if it wrote (or closed) anything, else 0. */
+int session_batch_end(struct relay *r);
 /* Replays ch's history after since (epoch "" = any) to s, as a resume. */
 void session_resume(struct session *s, struct reg_channel *ch, uint64_t since, const char *epoch);
 /* Queues frame f (shared) for s: held while s waits for the tape.

@@ -84,8 +84,9 @@ int tapeq_submit(struct tapeq *t, struct tapeq_req *q);
 /* The caller no longer wants q's answer: it is freed when it comes back,
  * done is never called. On the loop only. */
 void tapeq_cancel(struct tapeq_req *q);
-/* On the loop: calls done for every finished query (frees cancelled ones). */
-void tapeq_poll(struct tapeq *t);
+/* On the loop: calls done for every finished query (frees cancelled ones).
+ * Returns how many came back. */
+int tapeq_poll(struct tapeq *t);
 /* Stops the thread (before the lws context goes, which it wakes); the
  * queries it holds stay until tapeq_free, so owners may still cancel
  * them. Accepts a tapeq that was never started. */

@@ -20,10 +20,24 @@ evloop_name(void)
 #endif
 }
 
+const char *
+evloop_plugin(void)
+{
+#if defined(UWRELAY_LOOP_EV)
+	return "libwebsockets-evlib-ev";
+#elif defined(UWRELAY_LOOP_UV)
+	return "libwebsockets-evlib-uv";
+#else
+	return NULL;
+#endif
+}
+
 int
 evloop_init(struct evloop *el, struct lws_context_creation_info *info)
 {
 	el->loop = NULL;
+	el->lws_idle = NULL;
+	el->no_idle = 0;
 #if defined(UWRELAY_LOOP_EV)
 	/* epoll by name: libev's automatic choice may settle for poll() */
 	el->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
@@ -46,6 +60,53 @@ evloop_init(struct evloop *el, struct lws_context_creation_info *info)
 		info->foreign_loops = el->foreign;
 	}
 	return 0;
+}
+
+#if defined(UWRELAY_LOOP_UV)
+struct idle_search {
+	uv_idle_t *idle;
+	int n;
+};
+
+static void
+find_idle(uv_handle_t *h, void *arg)
+{
+	struct idle_search *is = arg;
+
+	if (h->type == UV_IDLE) {
+		is->idle = (uv_idle_t *)h;
+		is->n++;
+	}
+}
+#endif
+
+void
+evloop_timers_changed(struct evloop *el, struct lws_context *ctx)
+{
+#if defined(UWRELAY_LOOP_UV)
+	if (!el->lws_idle && !el->no_idle) {
+		struct idle_search is = { NULL, 0 };
+
+		/* the relay makes no idle handle of its own: lws' is the one */
+		uv_walk(el->loop, find_idle, &is);
+		if (is.n == 1 && is.idle->idle_cb)
+			el->lws_idle = is.idle;
+		else
+			el->no_idle = 1;
+	}
+	if (el->lws_idle) {
+		uv_idle_t *idle = el->lws_idle;
+
+		uv_idle_start(idle, idle->idle_cb);
+	}
+	else
+		lws_cancel_service(ctx);	/* a wake-up through lws' pipe */
+#else
+	/* poll: lws_service() looks at its timers on every turn; ev: the
+	 * plugin's timer cannot be moved earlier at all (evloop.h) */
+	(void)el;
+	(void)ctx;
+#endif
 }
 
 int
@@ -84,4 +145,5 @@ evloop_destroy(struct evloop *el, struct lws_context *ctx)
 	}
 #endif
 	el->loop = NULL;
+	el->lws_idle = NULL;
 }

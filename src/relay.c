@@ -502,7 +502,11 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path,
 	}
 	r->ctx = lws_create_context(&info);
 	if (!r->ctx) {
-		log_msg(LOG_ERR, "relay: cannot create the libwebsockets context");
+		if (evloop_plugin())
+			log_msg(LOG_ERR, "relay: cannot create the libwebsockets context (its %s "
+				"event loop needs the package %s)", evloop_name(), evloop_plugin());
+		else
+			log_msg(LOG_ERR, "relay: cannot create the libwebsockets context");
 		return -1;
 	}
 	make_epoch(r);
@@ -611,7 +615,7 @@ int
 relay_run(struct relay *r)
 {
 	for (;;) {
-		int n;
+		int n, worked = 0;
 
 		/* Every input of one pass of the loop (UW's socket, Redis, REST
 		 * answers, browsers, timers) is one batch: queues that fill
@@ -620,8 +624,12 @@ relay_run(struct relay *r)
 		session_batch_begin(r);
 		n = evloop_run_once(&r->loop, r->ctx);
 		if (r->tape_reader)
-			tapeq_poll(r->tape_reader);
-		session_batch_end(r);
+			worked = tapeq_poll(r->tape_reader);
+		worked |= session_batch_end(r);
+		/* the batch ran outside lws' callbacks: a timer it scheduled
+		 * (a close's drain timeout) must still wake the loop */
+		if (worked)
+			evloop_timers_changed(&r->loop, r->ctx);
 		if (n < 0)
 			break;
 		if (!r->stopping)

@@ -131,13 +131,14 @@ session_batch_begin(struct relay *r)
 	r->batch_depth++;
 }
 
-void
+int
 session_batch_end(struct relay *r)
 {
 	struct session *s, *next;
+	int worked = r->flush_head != NULL;
 
 	if (--r->batch_depth > 0)
-		return;
+		return 0;
 	r->batch_depth = 0;
 	for (s = r->flush_head; s; s = next) {
 		next = s->flush_next;
@@ -154,6 +155,7 @@ session_batch_end(struct relay *r)
 			lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 	}
 	r->flush_head = NULL;
+	return worked;
 }
 
 /* A filtered subscriber gets the same shared frame as everyone else, or

@@ -243,13 +243,14 @@ tapeq_cancel(struct tapeq_req *q)
 		q->cancelled = 1;
 }
 
-void
+int
 tapeq_poll(struct tapeq *t)
 {
 	struct tapeq_req *q, *next;
+	int n = 0;
 
 	if (!t->started)
-		return;
+		return 0;
 	pthread_mutex_lock(&t->mu);
 	q = t->done_head;
 	t->done_head = t->done_tail = NULL;
@@ -264,7 +265,9 @@ tapeq_poll(struct tapeq *t)
 			tapeq_req_free(q);
 		else
 			q->done(q);
+		n++;
 	}
+	return n;
 }
 
 static void
