@@ -28,6 +28,7 @@
 struct evloop {
 	void *loop;		/* ev_loop / uv_loop_t; NULL for lws' poll loop */
 	void *foreign[1];	/* what info->foreign_loops points at */
+	struct lws_context *ctx;	/* while destroying: NULL once lws freed it */
 	void *lws_idle;		/* uv: lws' idle handle, found on first use */
 	int no_idle;		/* uv: not found; wake lws through its pipe */
 };

@@ -58,6 +58,8 @@ evloop_init(struct evloop *el, struct lws_context_creation_info *info)
 		 * stay on the signalfd (relay.c) */
 		el->foreign[0] = el->loop;
 		info->foreign_loops = el->foreign;
+		/* lws clears this when it has freed the context (evloop_destroy) */
+		info->pcontext = &el->ctx;
 	}
 	return 0;
 }
@@ -129,6 +131,7 @@ evloop_run_once(struct evloop *el, struct lws_context *ctx)
 void
 evloop_destroy(struct evloop *el, struct lws_context *ctx)
 {
+	el->ctx = ctx;
 	if (ctx)
 		lws_context_destroy(ctx);
 #if defined(UWRELAY_LOOP_EV)
@@ -137,7 +140,13 @@ evloop_destroy(struct evloop *el, struct lws_context *ctx)
 #elif defined(UWRELAY_LOOP_UV)
 	if (el->loop) {
 		/* lws closes its uv handles asynchronously: the loop must
-		 * turn until their close callbacks have freed the context */
+		 * turn until their close callbacks have run; on a foreign loop
+		 * lws then waits for a second lws_context_destroy() to free the
+		 * context, and clears el->ctx when it has */
+		for (int n = 0; n < 1000 && uv_run(el->loop, UV_RUN_NOWAIT); n++)
+			;
+		if (ctx && el->ctx)
+			lws_context_destroy(ctx);
 		for (int n = 0; n < 1000 && uv_run(el->loop, UV_RUN_NOWAIT); n++)
 			;
 		uv_loop_close(el->loop);
