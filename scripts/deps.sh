@@ -22,7 +22,8 @@ elif [ "${1:-}" = "--package" ]; then
   shift
 fi
 pkgs=(build-essential cmake pkg-config libwebsockets-dev libcjson-dev libyaml-dev libssl-dev
-      libsystemd-dev libhiredis-dev libsqlite3-dev zlib1g-dev python3 openssl ca-certificates "$@")
+      libsystemd-dev libhiredis-dev libsqlite3-dev zlib1g-dev libuv1-dev libwebsockets-evlib-uv
+      python3 openssl ca-certificates "$@")
 if [ $package -eq 1 ]; then
   pkgs+=(dpkg-dev debhelper lintian)
 fi
