@@ -19,4 +19,13 @@ int tape_resume_start(struct session *s, struct reg_channel *ch, uint64_t since,
 /* s is closing: its tape answers are dropped unseen. */
 void tape_resume_cancel(struct session *s);
 
+struct relay;
+/* At start, before the first browser is accepted: fills each taped
+ * channel's memory history with its newest frames on the tape (within
+ * history.size and history.max_bytes), so that a restarted relay resumes
+ * its browsers from memory, as the one before it would have. Waits for the
+ * reader at most timeout_ms; a channel it could not read starts empty
+ * (resumes then ask the tape, one query each). Returns the frames loaded. */
+uint64_t tape_resume_warm(struct relay *r, int timeout_ms);
+
 #endif

@@ -27,6 +27,7 @@
 #include "replay.h"
 #include "tapeq.h"
 #include "tape.h"
+#include "tape_resume.h"
 #include "upstream.h"
 
 #define SHUTDOWN_GRACE_MS 1000
@@ -573,6 +574,15 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path,
 	upstream_attach(&r->up, r->ctx, r->vh_client, r->wake_fd, r->token);
 	if (start_tape(r) || cluster_init(&r->cl, r))
 		return -1;
+	/* a restarted standalone relay holds what it held before (taped
+	 * channels), so a reconnect storm resumes from memory */
+	if (r->tape && !replay && r->cfg.cluster_mode == CLUSTER_STANDALONE) {
+		uint64_t n = tape_resume_warm(r, 5000);
+
+		if (n)
+			log_msg(LOG_INFO, "tape: %llu frame(s) read back into memory for resumes",
+				(unsigned long long)n);
+	}
 	if (replay) {
 		if (r->cfg.cluster_mode != CLUSTER_STANDALONE) {
 			log_msg(LOG_ERR, "relay: --replay runs a standalone relay: cluster.role must be standalone");

@@ -9,12 +9,17 @@
  * queue may hold): what is older than that, or missing from the tape,
  * gets the usual gap notice with its seqs. */
 #include <cJSON.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "envelope.h"
 #include "history_api.h"
 #include "relay.h"
 #include "session.h"
+#include "clock.h"
+#include "history.h"
+#include "tape.h"
 #include "tape_resume.h"
 #include "tapeq.h"
 
@@ -119,4 +124,98 @@ tape_resume_cancel(struct session *s)
 {
 	while (s->n_tape)
 		tapeq_cancel(s->tape[--s->n_tape]);
+}
+
+/* ---- warming memory at start ---- */
+
+struct warm {
+	struct relay *r;
+	uint32_t pending;
+	uint64_t loaded;
+	struct tapeq_req **q;		/* per taped channel; NULL once answered */
+};
+
+static void
+warm_done(struct tapeq_req *q)
+{
+	struct warm *w = q->arg;
+	struct relay *r = w->r;
+	size_t clen = strlen(q->channel);
+	struct reg_channel *ch = registry_find(&r->reg, q->channel, clen);
+
+	for (uint32_t i = 0; i < tape_n_channels(r->tape); i++)
+		if (w->q[i] == q)
+			w->q[i] = NULL;
+	w->pending--;
+	if (q->failed)
+		log_msg(LOG_WARN, "tape: reading back '%s' for resumes: %s", q->channel, q->err);
+	else if (ch && !ch->hist.count) {	/* nothing live can have come yet */
+		for (uint32_t i = 0; i < q->n; i++) {
+			const struct tapeq_row *row = &q->rows[i];
+			struct frame *f = envelope_data(q->channel, clen, row->seq, q->epoch, row->ts,
+							q->bytes + row->off, row->len);
+
+			if (!f)
+				break;
+			history_add(&ch->hist, f, (uint32_t)r->cfg.history_size,
+				    (size_t)r->cfg.history_max_bytes);
+			frame_unref(f);
+			w->loaded++;
+		}
+	}
+	tapeq_req_free(q);
+}
+
+uint64_t
+tape_resume_warm(struct relay *r, int timeout_ms)
+{
+	struct warm w = { r, 0, 0, NULL };
+	uint64_t deadline = clock_mono_ms() + (uint64_t)timeout_ms;
+
+	if (!r->tape || !r->tape_reader || r->cfg.history_size <= 0 ||
+	    !(w.q = calloc(tape_n_channels(r->tape), sizeof(*w.q))))
+		return 0;
+	for (size_t i = 0; i < tape_n_channels(r->tape); i++) {
+		const char *name = tape_channel_name(r->tape, i);
+		struct reg_channel *ch = registry_find(&r->reg, name, strlen(name));
+		struct tapeq_req *q;
+
+		if (!ch || !ch->seq)
+			continue;
+		if (!(q = calloc(1, sizeof(*q))))
+			break;
+		q->kind = TAPEQ_NEWEST;
+		memcpy(q->channel, ch->name, (size_t)ch->name_len + 1);
+		snprintf(q->epoch, sizeof(q->epoch), "%s", relay_channel_epoch(r, ch));
+		q->below = ch->seq + 1;
+		q->limit = (uint32_t)r->cfg.history_size;
+		q->max_bytes = r->cfg.history_max_bytes ? (size_t)r->cfg.history_max_bytes : SIZE_MAX;
+		q->done = warm_done;
+		q->arg = &w;
+		if (tapeq_submit(r->tape_reader, q)) {
+			free(q);
+			break;
+		}
+		w.q[i] = q;
+		w.pending++;
+	}
+	while (w.pending) {
+		struct timespec ts = { 0, 2 * 1000 * 1000 };
+
+		tapeq_poll(r->tape_reader);
+		if (!w.pending)
+			break;
+		if (clock_mono_ms() >= deadline) {
+			log_msg(LOG_WARN, "tape: reading back for resumes took over %d ms: "
+				"%u channel(s) start with an empty memory", timeout_ms, w.pending);
+			/* the late answers must not find w gone: they are dropped */
+			for (size_t i = 0; i < tape_n_channels(r->tape); i++)
+				if (w.q[i])
+					tapeq_cancel(w.q[i]);
+			break;
+		}
+		nanosleep(&ts, NULL);
+	}
+	free(w.q);
+	return w.loaded;
 }
