@@ -17,7 +17,7 @@
 #include "ipcount.h"
 #include "listener.h"
 #include "log.h"
-#include "metrics.h"
+#include "lathist.h"
 #include "registry.h"
 #include "statring.h"
 #include "upstream.h"
@@ -62,7 +62,7 @@ struct relay {
 	uint64_t n_sessions;
 	uint64_t slow_closed;		/* closed for a full send queue */
 	uint64_t frames_out;		/* frame deliveries queued */
-	struct metrics metrics;
+	struct lathist latency;		/* fan-out latency (session.c), for /metrics */
 	unsigned char *scratch;		/* LWS_PRE + SCRATCH_BYTES: coalesced writes */
 	int batch_depth;		/* session_batch_begin() nesting */
 	struct session *flush_head;	/* queues to write when the batch ends */

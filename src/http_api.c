@@ -13,6 +13,7 @@
 #include "envelope.h"
 #include "http_api.h"
 #include "httpans.h"
+#include "metrics.h"
 #include "relay.h"
 #include "replay.h"
 #include "source.h"

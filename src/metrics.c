@@ -1,13 +1,14 @@
 /* metrics.c: Prometheus text exposition (version 0.0.4) for GET /metrics.
  *
  * Counters are read from where they already live (upstream, registry,
- * sessions); only the fan-out latency histogram is kept here. Channel
+ * sessions, the fan-out latency histogram). Channel
  * names need no label escaping: chname.c allows no quote, backslash or
  * newline in them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "clock.h"
+#include "lathist.h"
 #include "metrics.h"
 #include "relay.h"
 #include "replay.h"
@@ -16,23 +17,6 @@
 #include "source.h"
 #include "tape.h"
 #include "upstream.h"
-
-/* Upper bounds in microseconds; the last bucket is +Inf. */
-static const uint64_t bounds_us[METRICS_BUCKETS - 1] = {
-	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000,
-};
-
-void
-metrics_observe_latency(struct metrics *m, uint64_t us)
-{
-	int i = 0;
-
-	while (i < METRICS_BUCKETS - 1 && us > bounds_us[i])
-		i++;
-	m->lat_buckets[i]++;
-	m->lat_sum_us += us;
-	m->lat_count++;
-}
 
 static void
 head(FILE *f, const char *name, const char *type, const char *help)
@@ -228,18 +212,18 @@ metrics_text(struct relay *r)
 
 	head(f, "fanout_latency_seconds", "histogram",
 	     "From receiving a frame from UW to writing it to a browser socket.");
-	for (int i = 0; i < METRICS_BUCKETS; i++) {
-		cum += r->metrics.lat_buckets[i];
-		if (i < METRICS_BUCKETS - 1)
+	for (int i = 0; i < LATHIST_BUCKETS; i++) {
+		cum += r->latency.buckets[i];
+		if (i < LATHIST_BUCKETS - 1)
 			fprintf(f, "uwrelay_fanout_latency_seconds_bucket{le=\"%g\"} %llu\n",
-				(double)bounds_us[i] / 1e6, (unsigned long long)cum);
+				(double)lathist_bound_us(i) / 1e6, (unsigned long long)cum);
 		else
 			fprintf(f, "uwrelay_fanout_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
 				(unsigned long long)cum);
 	}
-	fprintf(f, "uwrelay_fanout_latency_seconds_sum %.6f\n", (double)r->metrics.lat_sum_us / 1e6);
+	fprintf(f, "uwrelay_fanout_latency_seconds_sum %.6f\n", (double)r->latency.sum_us / 1e6);
 	fprintf(f, "uwrelay_fanout_latency_seconds_count %llu\n",
-		(unsigned long long)r->metrics.lat_count);
+		(unsigned long long)r->latency.count);
 	tape_metrics(r->tape, f);
 	if (r->tape_reader) {
 		uint64_t q, refused, failed;

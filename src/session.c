@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "envelope.h"
 #include "filtab.h"
+#include "lathist.h"
 #include "query.h"
 #include "relay.h"
 #include "deflate.h"
@@ -627,7 +628,7 @@ session_writeable(struct session *s)
 			if (f->t_us) {
 				if (!now_us)
 					now_us = clock_mono_us();
-				metrics_observe_latency(&r->metrics, now_us - f->t_us);
+				lathist_observe(&r->latency, now_us - f->t_us);
 			}
 			s->replay_bonus -= s->replay_bonus < frame_cost(f) ? s->replay_bonus : frame_cost(f);
 			outq_pop(&s->q);
