@@ -507,7 +507,7 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path,
 	}
 	make_epoch(r);
 
-	if (listener_open(&r->lis, r, r->cfg.listen_address, (int)r->cfg.listen_port, why,
+	if (listener_open(&r->lis, r, conn_evict_oldest, r->cfg.listen_address, (int)r->cfg.listen_port, why,
 			  sizeof(why))) {
 		log_msg(LOG_ERR, "relay: %s", why);
 		return -1;
