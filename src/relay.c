@@ -24,10 +24,12 @@
 #include "relay.h"
 #include "session.h"
 #include "source.h"
+#include "sse.h"
 #include "replay.h"
 #include "tapeq.h"
 #include "tape.h"
 #include "upstream.h"
+#include "wsconn.h"
 
 #define SHUTDOWN_GRACE_MS 1000
 
@@ -256,11 +258,17 @@ wake_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 	return 0;
 }
 
+/* What conn.c hands over once a request head is read: upgrades to
+ * wsconn.c, event streams to sse.c. */
+static const struct conn_routes browser_routes = { wsconn_upgrade, sse_path, sse_request };
+
 static const struct lws_protocols browser_protocols[] = {
-	/* every browser-port connection: HTTP and WebSocket are ours (conn.c).
+	/* every browser-port connection: HTTP and WebSocket are ours (conn.c,
+	 * which finds browser_routes in the user field).
 	 * The last field matters: with 0, lws caps every send() at the rx
 	 * buffer's size, which would cut each coalesced write into pieces. */
-	{ "uwrelay-http", conn_callback, sizeof(struct conn), 0, 0, NULL, SCRATCH_BYTES },
+	{ "uwrelay-http", conn_callback, sizeof(struct conn), 0, 0, (void *)&browser_routes,
+	  SCRATCH_BYTES },
 	{ "uwrelay-listen", listener_callback, 0, 0, 0, NULL, 0 },
 	{ "uwrelay-signal", signal_callback, 0, 0, 0, NULL, 0 },
 	{ "uwrelay-wake", wake_callback, 0, 0, 0, NULL, 0 },
