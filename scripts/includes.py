@@ -24,12 +24,15 @@ import sys
 KNOWN_CIRCLE = {
     "cluster", "conn", "http_api", "listener", "metrics", "notify", "relay", "session", "source",
     # the browser side's history, replay, SSE and upgrade: on struct relay like conn and session
-    "history_api", "replay", "sse", "tape_resume", "wsconn",
+    "history_api", "replay", "sse", "wsconn",
 }
 # files that belong to another module than their own name says
 PARTS = {"cluster_int": "cluster", "cluster_ingest": "cluster", "cluster_edge": "cluster",
          "config_int": "config", "config_value": "config", "config_yaml": "config",
-         "reload": "relay", "notices": "session"}
+         "reload": "relay", "notices": "session",
+         # a session's resume from the tape: it works on the session's own
+         # held queue and tape slots, which exist only for it
+         "tape_resume": "session"}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
