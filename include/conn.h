@@ -26,7 +26,7 @@
 #include <libwebsockets.h>
 #include <stdint.h>
 #include "ipcount.h"
-#include "relay.h"
+#include "relay_state.h"
 #include "session.h"
 #include "wsframe.h"
 

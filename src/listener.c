@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include "clock.h"
 #include "listener.h"
-#include "relay.h"
+#include "relay_state.h"
 
 /* Connections accepted per wake-up, so one busy port cannot starve the
  * rest of the loop (UW's socket, timers). */

@@ -8,15 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include "clock.h"
+#include "cluster.h"
 #include "lathist.h"
+#include "listener.h"
 #include "metrics.h"
-#include "relay.h"
+#include "relay_state.h"
 #include "replay.h"
 #include "tapeq.h"
 #include "session.h"
 #include "source.h"
 #include "tape.h"
 #include "upstream.h"
+#include "version.h"
 
 static void
 head(FILE *f, const char *name, const char *type, const char *help)
@@ -99,8 +102,8 @@ metrics_text(struct relay *r)
 		fprintf(f, "uwrelay_upstream_join_wait_max_seconds %.3f\n", (double)up->join_wait_max_ms / 1000.0);
 	}
 
-	if (r->cl.mode != CLUSTER_STANDALONE) {
-		const struct cluster *cl = &r->cl;
+	if (r->cl->mode != CLUSTER_STANDALONE) {
+		const struct cluster *cl = r->cl;
 
 		head(f, "cluster_redis_up", "gauge", "1 while this relay's links to Redis are up.");
 		fprintf(f, "uwrelay_cluster_redis_up %d\n", cluster_redis_up(cl));
@@ -110,8 +113,8 @@ metrics_text(struct relay *r)
 		head(f, "cluster_uw_link_up", "gauge", "1 while the cluster's UW link is up, as this relay knows it.");
 		fprintf(f, "uwrelay_cluster_uw_link_up %d\n", cluster_ready(cl));
 	}
-	if (r->cl.mode == CLUSTER_INGEST) {
-		const struct cluster *cl = &r->cl;
+	if (r->cl->mode == CLUSTER_INGEST) {
+		const struct cluster *cl = r->cl;
 
 		head(f, "cluster_leader", "gauge", "1 while this ingest holds the UW link lock.");
 		fprintf(f, "uwrelay_cluster_leader %d\n", cl->leader);
@@ -123,8 +126,8 @@ metrics_text(struct relay *r)
 		     "Frames not appended: refused, Redis down, or this relay not the holder.");
 		fprintf(f, "uwrelay_cluster_append_lost_total %llu\n",
 			(unsigned long long)(cl->append_failed + cl->append_dropped));
-	} else if (r->cl.mode == CLUSTER_EDGE) {
-		const struct cluster *cl = &r->cl;
+	} else if (r->cl->mode == CLUSTER_EDGE) {
+		const struct cluster *cl = r->cl;
 
 		head(f, "cluster_frames_read_total", "counter", "Frames read from the Redis streams.");
 		fprintf(f, "uwrelay_cluster_frames_read_total %llu\n", (unsigned long long)cl->frames_read);
@@ -177,11 +180,11 @@ metrics_text(struct relay *r)
 	     "Connections closed by the front door: evicted (oldest unfinished request, to make room), "
 	     "per_ip (too many unfinished from one address), no_descriptor (out of file descriptors).");
 	fprintf(f, "uwrelay_connections_dropped_total{reason=\"evicted\"} %llu\n",
-		(unsigned long long)r->lis.evicted);
+		(unsigned long long)r->lis->evicted);
 	fprintf(f, "uwrelay_connections_dropped_total{reason=\"per_ip\"} %llu\n",
-		(unsigned long long)r->lis.refused_per_ip);
+		(unsigned long long)r->lis->refused_per_ip);
 	fprintf(f, "uwrelay_connections_dropped_total{reason=\"no_descriptor\"} %llu\n",
-		(unsigned long long)r->lis.no_descriptor);
+		(unsigned long long)r->lis->no_descriptor);
 	head(f, "bad_requests_total", "counter", "Request heads refused as malformed or too large.");
 	fprintf(f, "uwrelay_bad_requests_total %llu\n", (unsigned long long)r->bad_requests);
 	head(f, "frames_out_total", "counter", "Frames queued to browsers (one per subscriber).");

@@ -17,7 +17,7 @@
 #include "filtab.h"
 #include "lathist.h"
 #include "query.h"
-#include "relay.h"
+#include "relay_state.h"
 #include "deflate.h"
 #include "session.h"
 #include "tape_resume.h"
@@ -339,7 +339,7 @@ subscribe(struct session *s, const char *name, size_t len, const struct resume *
 		return;
 	}
 	notice_subscribed(s, chan, ch, fe);
-	if (rs && rs->has_since && !cluster_defer_resume(&r->cl, ch, s, rs->since, rs->epoch))
+	if (rs && rs->has_since && !relay_defer_resume(r, ch, s, rs->since, rs->epoch))
 		replay(s, ch, rs);
 }
 
@@ -660,7 +660,7 @@ session_closed(struct session *s)
 	}
 	tape_resume_cancel(s);
 	outq_clear(&s->held);
-	cluster_session_gone(&r->cl, s);
+	relay_session_gone(r, s);
 	release_filters(s);
 	registry_unsubscribe_all(&r->reg, &s->sub, last_left, r);
 	outq_clear(&s->q);

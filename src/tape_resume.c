@@ -13,7 +13,7 @@
 #include <string.h>
 #include "envelope.h"
 #include "history_api.h"
-#include "relay.h"
+#include "relay_state.h"
 #include "session.h"
 #include "tape_resume.h"
 #include "tapeq.h"
