@@ -23,9 +23,6 @@ int relay_init(struct relay *r, struct config *cfg, const char *config_path,
 int relay_run(struct relay *r);
 /* Frees what relay_init built, also after it failed part way. */
 void relay_destroy(struct relay *r);
-/* Reads the token from the environment or token_file. Returns a malloc'd
- * token, or NULL (reason in why). */
-char *relay_read_token(const struct config *cfg, char *why, size_t whylen);
 /* The rule for a listener beyond loopback: subscriber tokens, or the
  * operator's explicit allow_anonymous. 1 if cfg with tokens a breaks it. */
 int relay_open_without_auth(const struct config *cfg, const struct access *a);

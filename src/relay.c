@@ -31,6 +31,7 @@
 #include "tapeq.h"
 #include "tape.h"
 #include "upstream.h"
+#include "uwtoken.h"
 #include "version.h"
 #include "wsconn.h"
 
@@ -332,75 +333,6 @@ setup_signals(struct relay *r)
 	return 0;
 }
 
-/* ---- token ---- */
-
-static char *
-trim_token(char *t, char *why, size_t whylen)
-{
-	size_t n = strlen(t);
-
-	while (n && (t[n - 1] == '\n' || t[n - 1] == '\r' || t[n - 1] == ' ' || t[n - 1] == '\t'))
-		t[--n] = '\0';
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)t[i] <= ' ' || (unsigned char)t[i] >= 0x7f) {
-			snprintf(why, whylen, "the token contains a space or a control character");
-			free(t);
-			return NULL;
-		}
-	if (!n) {
-		snprintf(why, whylen, "the token is empty");
-		free(t);
-		return NULL;
-	}
-	return t;
-}
-
-char *
-relay_read_token(const struct config *cfg, char *why, size_t whylen)
-{
-	const char *env = getenv("UW_API_TOKEN");
-	char path[1024], *buf;
-	ssize_t n;
-	int fd;
-
-	if (!env || !*env)
-		env = getenv("UW_KEY");
-	if (env && *env) {
-		buf = strdup(env);
-		return buf ? trim_token(buf, why, whylen) : NULL;
-	}
-	/* a relative path is looked up among systemd's credentials first;
-	 * with no token_file, a credential named uw-token is used if there */
-	if (!cfg->token_file[0] && getenv("CREDENTIALS_DIRECTORY"))
-		snprintf(path, sizeof(path), "%s/uw-token", getenv("CREDENTIALS_DIRECTORY"));
-	else if (!cfg->token_file[0]) {
-		snprintf(why, whylen, "no UW token: set UW_API_TOKEN (or UW_KEY) or upstream.token_file");
-		return NULL;
-	} else if (cfg->token_file[0] != '/' && getenv("CREDENTIALS_DIRECTORY"))
-		snprintf(path, sizeof(path), "%s/%s", getenv("CREDENTIALS_DIRECTORY"), cfg->token_file);
-	else
-		snprintf(path, sizeof(path), "%s", cfg->token_file);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(why, whylen, "cannot read token_file %s: %s", path, strerror(errno));
-		return NULL;
-	}
-	buf = calloc(1, 4097);
-	if (!buf) {
-		close(fd);
-		return NULL;
-	}
-	n = read(fd, buf, 4096);
-	close(fd);
-	if (n < 0) {
-		snprintf(why, whylen, "cannot read token_file %s: %s", path, strerror(errno));
-		free(buf);
-		return NULL;
-	}
-	buf[n] = '\0';
-	return trim_token(buf, why, whylen);
-}
-
 /* ---- the tape ---- */
 
 static void
@@ -504,7 +436,7 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path,
 		return -1;
 	upstream_init(&r->up, &r->cfg, &r->reg, &up_hooks, r);
 
-	r->token = relay_read_token(&r->cfg, why, sizeof(why));
+	r->token = uwtoken_read(&r->cfg, why, sizeof(why));
 	if (r->token)
 		log_add_secret(r->token);
 	else
