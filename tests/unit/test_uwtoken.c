@@ -49,6 +49,18 @@ read_with(const char *token_file, char *why, size_t whylen)
 	return uwtoken_read(&cfg, why, whylen);
 }
 
+/* Writes text to the file name in dir and reads the token from it, by its
+ * absolute path. */
+static char *
+read_file(const char *name, const char *text, char *why, size_t whylen)
+{
+	char path[256];
+
+	write_file(name, text);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return read_with(path, why, whylen);
+}
+
 static void
 uwtoken_env_wins_and_is_trimmed(void)
 {
@@ -88,12 +100,10 @@ uwtoken_none_says_how_to_set_one(void)
 static void
 uwtoken_file_absolute(void)
 {
-	char why[256], path[256], *t;
+	char why[256], *t;
 
 	clean_env();
-	write_file("abs", "s3cret-token \t\n");
-	snprintf(path, sizeof(path), "%s/abs", dir);
-	t = read_with(path, why, sizeof(why));
+	t = read_file("abs", "s3cret-token \t\n", why, sizeof(why));
 	CHECK_STR(t, "s3cret-token");
 	free(t);
 }
@@ -121,18 +131,14 @@ uwtoken_credentials_directory(void)
 static void
 uwtoken_bad_tokens_refused_without_quoting(void)
 {
-	char why[256], path[256], *t;
+	char why[256], *t;
 
 	clean_env();
-	write_file("space", "abc def\n");
-	snprintf(path, sizeof(path), "%s/space", dir);
-	t = read_with(path, why, sizeof(why));
+	t = read_file("space", "abc def\n", why, sizeof(why));
 	CHECK(t == NULL);
 	CHECK_CONTAINS(why, "space or a control character");
 	CHECK_NOT_CONTAINS(why, "abc");
-	write_file("empty", " \n");
-	snprintf(path, sizeof(path), "%s/empty", dir);
-	t = read_with(path, why, sizeof(why));
+	t = read_file("empty", " \n", why, sizeof(why));
 	CHECK(t == NULL);
 	CHECK_CONTAINS(why, "the token is empty");
 	setenv("UW_API_TOKEN", "ctl\001x", 1);
