@@ -15,7 +15,8 @@
  *   frames close with 1002, text that is not UTF-8 with 1007), and every
  *   message, ping and pong from the client counts against its budget;
  * - an upgrade goes to wsconn.c, a GET on /api/stream/sse to sse.c, which
- *   take the connection over;
+ *   take the connection over (through conn_routes and conn_stream: they
+ *   sit above this file, which knows them only by these two tables);
  * - other requests go to http_api.c, with keep-alive.
  * A connection that has not finished a request is "pending": on a list,
  * oldest first, counted per address, so listener.c can cap them. */
@@ -25,7 +26,7 @@
 #include <libwebsockets.h>
 #include <stdint.h>
 #include "ipcount.h"
-#include "relay.h"
+#include "relay_state.h"
 #include "session.h"
 #include "wsframe.h"
 
@@ -37,14 +38,43 @@ struct history_job;
 enum conn_state {
 	CONN_HEAD = 0,		/* reading a request head */
 	CONN_ANSWER,		/* writing an HTTP answer */
-	CONN_WS,		/* a WebSocket session */
-	CONN_SSE,		/* a Server-Sent Events stream (sse.c) */
+	CONN_STREAM,		/* taken over by a stream module (c->stream) */
 	CONN_DRAIN,		/* done: our side is shut, waiting for the peer's FIN */
+};
+
+struct conn;
+struct httpreq;
+
+/* A stream module's side of a connection it took over (wsconn.c: a
+ * WebSocket; sse.c: a Server-Sent Events stream): conn.c hands it the
+ * connection's later events. */
+struct conn_stream {
+	/* Bytes from the client; NULL: dropped (the stream reads nothing
+	 * more). Returns 0, or -1 to close at once. */
+	int (*rx)(struct conn *c, const char *in, size_t len);
+	/* WRITEABLE. Returns 0, or -1 to close at once. */
+	int (*writeable)(struct conn *c);
+	/* The connection is closing: the stream lets go of it. */
+	void (*gone)(struct conn *c);
+};
+
+/* Who takes requests over from conn.c: the stream modules above it. The
+ * "uwrelay-http" protocol carries it as its user pointer (relay.c). */
+struct conn_routes {
+	/* An upgrade request for path; rest holds bytes after the head.
+	 * Returns 0, or -1 to close at once. */
+	int (*upgrade)(struct conn *c, const struct httpreq *q, const char *path, const char *rest,
+		       size_t rest_len);
+	/* 1 if a GET on path asks for an event stream (then stream() serves it). */
+	int (*is_stream)(const char *path);
+	/* Serves an event stream request. Returns 0, or -1 to close at once. */
+	int (*stream)(struct conn *c, const struct httpreq *q, const char *path);
 };
 
 struct conn {
 	struct lws *wsi;
 	struct relay *relay;
+	const struct conn_stream *stream;	/* CONN_STREAM: who has the connection */
 	uint8_t state;			/* enum conn_state */
 	uint8_t pending;		/* on the relay's pending list */
 	uint8_t keep_alive;		/* after this answer, read the next request */
@@ -75,7 +105,6 @@ int conn_evict_oldest(struct relay *r);
 
 /* For the stream modules (wsconn.c, sse.c), which take a connection over
  * once its request head is read. */
-struct httpreq;
 struct http_answer;
 struct access_verdict;
 /* Refuses the request with status and a JSON reason, then closes. Returns

@@ -22,8 +22,14 @@
 
 struct relay;
 
+/* Closes the oldest connection that has not finished its request, at once
+ * (its descriptor is free on return). Returns 1, or 0 if there is none.
+ * The browser side above the listener provides it (conn_evict_oldest). */
+typedef int (*listener_evict_fn)(struct relay *r);
+
 struct listener {
 	struct relay *relay;
+	listener_evict_fn evict_oldest;
 	int fd;				/* listening socket, -1 if none */
 	int reserve_fd;			/* kept open for EMFILE, -1 if none */
 	struct lws *wsi;		/* fd adopted into the loop */
@@ -39,10 +45,11 @@ struct listener {
 	struct log_ratelimit rl;
 };
 
-/* Binds and listens on addr:port (numeric IPv4/IPv6 or "localhost").
+/* Binds and listens on addr:port (numeric IPv4/IPv6 or "localhost");
+ * evict makes room when the pending cap or the descriptors run out.
  * Returns 0, or -1 with the reason in err. */
-int listener_open(struct listener *l, struct relay *r, const char *addr, int port, char *err,
-		  size_t errlen);
+int listener_open(struct listener *l, struct relay *r, listener_evict_fn evict, const char *addr,
+		  int port, char *err, size_t errlen);
 /* Adopts the listening socket into the loop (after the vhost exists).
  * Returns 0 or -1. */
 int listener_start(struct listener *l, struct lws_vhost *vh);

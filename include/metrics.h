@@ -1,4 +1,4 @@
-/* metrics.h: the fan-out latency histogram and the Prometheus text (metrics.c). */
+/* metrics.h: the Prometheus text (metrics.c). */
 #ifndef UWRELAY_METRICS_H
 #define UWRELAY_METRICS_H
 
@@ -6,14 +6,6 @@
 
 struct relay;
 
-#define METRICS_BUCKETS 13
-
-struct metrics {
-	uint64_t lat_buckets[METRICS_BUCKETS];	/* fan-out latency histogram */
-	uint64_t lat_sum_us, lat_count;
-};
-
-void metrics_observe_latency(struct metrics *m, uint64_t us);
 /* The Prometheus exposition text (malloc'd), or NULL on OOM. */
 char *metrics_text(struct relay *r);
 

@@ -9,7 +9,7 @@
 #include "clock.h"
 #include "cluster.h"
 #include "cluster_int.h"
-#include "relay.h"
+#include "relay_state.h"
 #include "streamrec.h"
 #include "upstream.h"
 

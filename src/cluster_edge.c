@@ -12,7 +12,7 @@
 #include "clock.h"
 #include "cluster_int.h"
 #include "notify.h"
-#include "relay.h"
+#include "relay_state.h"
 #include "session.h"
 #include "streamrec.h"
 

@@ -22,8 +22,6 @@
 #include "httpreq.h"
 #include "query.h"
 #include "session.h"
-#include "sse.h"
-#include "wsconn.h"
 
 /* After an answer with Connection: close, or a close frame, how long the
  * client has to close its side before we cut it. */
@@ -456,6 +454,7 @@ in_append(struct conn *c, const char *in, size_t len)
 static int
 dispatch(struct conn *c, const struct httpreq *q, const char *rest, size_t rest_len)
 {
+	const struct conn_routes *routes = lws_get_protocol(c->wsi)->user;
 	char path[256];
 
 	c->keep_alive = (uint8_t)q->keep_alive;
@@ -467,9 +466,9 @@ dispatch(struct conn *c, const struct httpreq *q, const char *rest, size_t rest_
 	path[q->path_len] = '\0';
 	conn_pending_remove(c);
 	if (q->upgrade_websocket || httpreq_header(q, "Sec-WebSocket-Key", NULL))
-		return wsconn_upgrade(c, q, path, rest, rest_len);
-	if (sse_path(path) && !conn_method_is(q, "OPTIONS"))
-		return sse_request(c, q, path);
+		return routes->upgrade(c, q, path, rest, rest_len);
+	if (routes->is_stream(path) && !conn_method_is(q, "OPTIONS"))
+		return routes->stream(c, q, path);
 	/* pipelined bytes wait until this answer is written (head_rx has
 	 * taken c->in: it is empty here) */
 	if (rest_len && in_append(c, rest, rest_len))
@@ -581,10 +580,8 @@ static void
 conn_gone(struct conn *c)
 {
 	conn_pending_remove(c);
-	if (c->state == CONN_WS)
-		session_closed(&c->s);
-	else if (c->state == CONN_SSE)
-		sse_gone(c);
+	if (c->state == CONN_STREAM)
+		c->stream->gone(c);
 	wsf_rx_free(&c->rx);
 	history_api_cancel(c->hist_job);
 	c->hist_job = NULL;
@@ -616,10 +613,8 @@ conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 		switch (c->state) {
 		case CONN_HEAD:
 			return head_rx(c, in, len);
-		case CONN_WS:
-			return wsconn_rx(c, in, len);
-		case CONN_SSE:
-			return 0;	/* a stream reads nothing more */
+		case CONN_STREAM:
+			return c->stream->rx ? c->stream->rx(c, in, len) : 0;
 		case CONN_ANSWER:
 			/* an answer that closes the connection reads nothing
 			 * more: what comes (a refused request's body) is
@@ -647,10 +642,8 @@ conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 				return answer_done(c);
 			return 0;
 		}
-		if (c->state == CONN_WS)
-			return wsconn_writeable(c);
-		if (c->state == CONN_SSE)
-			return sse_writeable(c);
+		if (c->state == CONN_STREAM)
+			return c->stream->writeable(c);
 		return 0;
 	case LWS_CALLBACK_RAW_CLOSE:
 		if (c->relay)

@@ -24,7 +24,7 @@
 #include "history_api.h"
 #include "isotime.h"
 #include "query.h"
-#include "relay.h"
+#include "relay_state.h"
 #include "tapeq.h"
 
 struct hparams {

@@ -10,14 +10,18 @@
 #include <string.h>
 #include <strings.h>
 #include "clock.h"
+#include "cluster.h"
 #include "envelope.h"
 #include "http_api.h"
 #include "httpans.h"
-#include "relay.h"
+#include "listener.h"
+#include "metrics.h"
+#include "relay_state.h"
 #include "replay.h"
 #include "source.h"
 #include "tape.h"
 #include "upstream.h"
+#include "version.h"
 
 static void
 add_time_or_null(cJSON *o, const char *key, uint64_t ms)
@@ -51,7 +55,7 @@ upch_word(const struct reg_channel *ch)
 static void
 cluster_json(struct relay *r, cJSON *root)
 {
-	const struct cluster *cl = &r->cl;
+	const struct cluster *cl = r->cl;
 	cJSON *o = cJSON_AddObjectToObject(root, "cluster"), *rd;
 
 	cJSON_AddStringToObject(o, "role", cluster_role_name(r->cfg.cluster_mode));
@@ -299,12 +303,12 @@ status_json(struct relay *r)
 
 		cJSON_AddNumberToObject(o, "open", (double)r->n_conns);
 		cJSON_AddNumberToObject(o, "pending", r->n_pending);
-		cJSON_AddNumberToObject(o, "max_pending", listener_max_pending(&r->lis));
-		cJSON_AddNumberToObject(o, "accepted", (double)r->lis.accepted);
-		cJSON_AddNumberToObject(o, "evicted", (double)r->lis.evicted);
-		cJSON_AddNumberToObject(o, "refused_per_ip", (double)r->lis.refused_per_ip);
-		cJSON_AddNumberToObject(o, "no_descriptor", (double)r->lis.no_descriptor);
-		cJSON_AddNumberToObject(o, "accept_pauses", (double)r->lis.pauses);
+		cJSON_AddNumberToObject(o, "max_pending", listener_max_pending(r->lis));
+		cJSON_AddNumberToObject(o, "accepted", (double)r->lis->accepted);
+		cJSON_AddNumberToObject(o, "evicted", (double)r->lis->evicted);
+		cJSON_AddNumberToObject(o, "refused_per_ip", (double)r->lis->refused_per_ip);
+		cJSON_AddNumberToObject(o, "no_descriptor", (double)r->lis->no_descriptor);
+		cJSON_AddNumberToObject(o, "accept_pauses", (double)r->lis->pauses);
 		cJSON_AddNumberToObject(o, "bad_requests", (double)r->bad_requests);
 	}
 	cJSON_AddNumberToObject(root, "total_subscriptions", (double)total);

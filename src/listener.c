@@ -11,9 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "clock.h"
-#include "conn.h"
 #include "listener.h"
-#include "relay.h"
+#include "relay_state.h"
 
 /* Connections accepted per wake-up, so one busy port cannot starve the
  * rest of the loop (UW's socket, timers). */
@@ -24,8 +23,8 @@
 #define PAUSE_MS 100
 
 int
-listener_open(struct listener *l, struct relay *r, const char *addr, int port, char *err,
-	      size_t errlen)
+listener_open(struct listener *l, struct relay *r, listener_evict_fn evict, const char *addr,
+	      int port, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -33,6 +32,7 @@ listener_open(struct listener *l, struct relay *r, const char *addr, int port, c
 
 	memset(l, 0, sizeof(*l));
 	l->relay = r;
+	l->evict_oldest = evict;
 	l->fd = -1;
 	l->reserve_fd = -1;
 	l->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 3);
@@ -120,7 +120,7 @@ out_of_descriptors(struct listener *l, int err)
 	int fd;
 
 	/* a stalled request is the cheapest thing to give up */
-	if (conn_evict_oldest(r)) {
+	if (l->evict_oldest(r)) {
 		l->evicted++;
 		log_limited(&l->rl, clock_mono_ms(), LOG_WARN,
 			    "listener: out of file descriptors (%s): closing the oldest unfinished "
@@ -207,7 +207,7 @@ accept_some(struct listener *l)
 			close(fd);
 			continue;
 		}
-		if (r->n_pending >= listener_max_pending(l) && conn_evict_oldest(r)) {
+		if (r->n_pending >= listener_max_pending(l) && l->evict_oldest(r)) {
 			l->evicted++;
 			log_limited(&l->rl, clock_mono_ms(), LOG_WARN,
 				    "listener: %u connections have not finished a request: closing the "

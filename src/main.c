@@ -8,6 +8,7 @@
 #include "log.h"
 #include "relay.h"
 #include "replay.h"
+#include "version.h"
 
 static void
 usage(FILE *f)

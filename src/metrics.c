@@ -1,38 +1,25 @@
 /* metrics.c: Prometheus text exposition (version 0.0.4) for GET /metrics.
  *
  * Counters are read from where they already live (upstream, registry,
- * sessions); only the fan-out latency histogram is kept here. Channel
+ * sessions, the fan-out latency histogram). Channel
  * names need no label escaping: chname.c allows no quote, backslash or
  * newline in them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "clock.h"
+#include "cluster.h"
+#include "lathist.h"
+#include "listener.h"
 #include "metrics.h"
-#include "relay.h"
+#include "relay_state.h"
 #include "replay.h"
 #include "tapeq.h"
 #include "session.h"
 #include "source.h"
 #include "tape.h"
 #include "upstream.h"
-
-/* Upper bounds in microseconds; the last bucket is +Inf. */
-static const uint64_t bounds_us[METRICS_BUCKETS - 1] = {
-	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000,
-};
-
-void
-metrics_observe_latency(struct metrics *m, uint64_t us)
-{
-	int i = 0;
-
-	while (i < METRICS_BUCKETS - 1 && us > bounds_us[i])
-		i++;
-	m->lat_buckets[i]++;
-	m->lat_sum_us += us;
-	m->lat_count++;
-}
+#include "version.h"
 
 static void
 head(FILE *f, const char *name, const char *type, const char *help)
@@ -115,8 +102,8 @@ metrics_text(struct relay *r)
 		fprintf(f, "uwrelay_upstream_join_wait_max_seconds %.3f\n", (double)up->join_wait_max_ms / 1000.0);
 	}
 
-	if (r->cl.mode != CLUSTER_STANDALONE) {
-		const struct cluster *cl = &r->cl;
+	if (r->cl->mode != CLUSTER_STANDALONE) {
+		const struct cluster *cl = r->cl;
 
 		head(f, "cluster_redis_up", "gauge", "1 while this relay's links to Redis are up.");
 		fprintf(f, "uwrelay_cluster_redis_up %d\n", cluster_redis_up(cl));
@@ -126,8 +113,8 @@ metrics_text(struct relay *r)
 		head(f, "cluster_uw_link_up", "gauge", "1 while the cluster's UW link is up, as this relay knows it.");
 		fprintf(f, "uwrelay_cluster_uw_link_up %d\n", cluster_ready(cl));
 	}
-	if (r->cl.mode == CLUSTER_INGEST) {
-		const struct cluster *cl = &r->cl;
+	if (r->cl->mode == CLUSTER_INGEST) {
+		const struct cluster *cl = r->cl;
 
 		head(f, "cluster_leader", "gauge", "1 while this ingest holds the UW link lock.");
 		fprintf(f, "uwrelay_cluster_leader %d\n", cl->leader);
@@ -139,8 +126,8 @@ metrics_text(struct relay *r)
 		     "Frames not appended: refused, Redis down, or this relay not the holder.");
 		fprintf(f, "uwrelay_cluster_append_lost_total %llu\n",
 			(unsigned long long)(cl->append_failed + cl->append_dropped));
-	} else if (r->cl.mode == CLUSTER_EDGE) {
-		const struct cluster *cl = &r->cl;
+	} else if (r->cl->mode == CLUSTER_EDGE) {
+		const struct cluster *cl = r->cl;
 
 		head(f, "cluster_frames_read_total", "counter", "Frames read from the Redis streams.");
 		fprintf(f, "uwrelay_cluster_frames_read_total %llu\n", (unsigned long long)cl->frames_read);
@@ -193,11 +180,11 @@ metrics_text(struct relay *r)
 	     "Connections closed by the front door: evicted (oldest unfinished request, to make room), "
 	     "per_ip (too many unfinished from one address), no_descriptor (out of file descriptors).");
 	fprintf(f, "uwrelay_connections_dropped_total{reason=\"evicted\"} %llu\n",
-		(unsigned long long)r->lis.evicted);
+		(unsigned long long)r->lis->evicted);
 	fprintf(f, "uwrelay_connections_dropped_total{reason=\"per_ip\"} %llu\n",
-		(unsigned long long)r->lis.refused_per_ip);
+		(unsigned long long)r->lis->refused_per_ip);
 	fprintf(f, "uwrelay_connections_dropped_total{reason=\"no_descriptor\"} %llu\n",
-		(unsigned long long)r->lis.no_descriptor);
+		(unsigned long long)r->lis->no_descriptor);
 	head(f, "bad_requests_total", "counter", "Request heads refused as malformed or too large.");
 	fprintf(f, "uwrelay_bad_requests_total %llu\n", (unsigned long long)r->bad_requests);
 	head(f, "frames_out_total", "counter", "Frames queued to browsers (one per subscriber).");
@@ -228,18 +215,18 @@ metrics_text(struct relay *r)
 
 	head(f, "fanout_latency_seconds", "histogram",
 	     "From receiving a frame from UW to writing it to a browser socket.");
-	for (int i = 0; i < METRICS_BUCKETS; i++) {
-		cum += r->metrics.lat_buckets[i];
-		if (i < METRICS_BUCKETS - 1)
+	for (int i = 0; i < LATHIST_BUCKETS; i++) {
+		cum += r->latency.buckets[i];
+		if (i < LATHIST_BUCKETS - 1)
 			fprintf(f, "uwrelay_fanout_latency_seconds_bucket{le=\"%g\"} %llu\n",
-				(double)bounds_us[i] / 1e6, (unsigned long long)cum);
+				(double)lathist_bound_us(i) / 1e6, (unsigned long long)cum);
 		else
 			fprintf(f, "uwrelay_fanout_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
 				(unsigned long long)cum);
 	}
-	fprintf(f, "uwrelay_fanout_latency_seconds_sum %.6f\n", (double)r->metrics.lat_sum_us / 1e6);
+	fprintf(f, "uwrelay_fanout_latency_seconds_sum %.6f\n", (double)r->latency.sum_us / 1e6);
 	fprintf(f, "uwrelay_fanout_latency_seconds_count %llu\n",
-		(unsigned long long)r->metrics.lat_count);
+		(unsigned long long)r->latency.count);
 	tape_metrics(r->tape, f);
 	if (r->tape_reader) {
 		uint64_t q, refused, failed;

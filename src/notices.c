@@ -7,7 +7,7 @@
 #include "clock.h"
 #include "envelope.h"
 #include "frame.h"
-#include "relay.h"
+#include "relay_state.h"
 #include "session.h"
 
 /* Sends the notice text under epoch to s. */

@@ -7,7 +7,7 @@
 #include <systemd/sd-daemon.h>
 #include <stdio.h>
 #include "notify.h"
-#include "relay.h"
+#include "relay_state.h"
 
 static void
 watchdog_cb(lws_sorted_usec_list_t *sul)

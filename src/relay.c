@@ -18,17 +18,23 @@
 #include <time.h>
 #include <unistd.h>
 #include "clock.h"
+#include "cluster.h"
 #include "conn.h"
 #include "envelope.h"
+#include "listener.h"
 #include "notify.h"
 #include "relay.h"
 #include "session.h"
 #include "source.h"
+#include "sse.h"
 #include "replay.h"
 #include "tapeq.h"
 #include "tape.h"
 #include "tape_resume.h"
 #include "upstream.h"
+#include "uwtoken.h"
+#include "version.h"
+#include "wsconn.h"
 
 #define SHUTDOWN_GRACE_MS 1000
 
@@ -50,15 +56,17 @@ relay_open_without_auth(const struct config *c, const struct access *a)
 	return !is_loopback(c->listen_address) && !a->n && !c->listen_allow_anonymous;
 }
 
-void
-relay_channel_changed(struct relay *r, struct reg_channel *ch)
+/* ---- the hooks (relay_state.h): what the modules below ask of the relay ---- */
+
+static void
+channel_changed(struct relay *r, struct reg_channel *ch)
 {
 	struct source *src;
 
 	if (r->replay)
 		return;		/* the tape is the only source: nothing to join or poll */
 	if (r->cfg.cluster_mode == CLUSTER_EDGE) {
-		cluster_channel_changed(&r->cl, ch);	/* frames come from Redis */
+		cluster_channel_changed(r->cl, ch);	/* frames come from Redis */
 		return;
 	}
 	src = source_by_channel(r, ch->name, ch->name_len);
@@ -68,9 +76,9 @@ relay_channel_changed(struct relay *r, struct reg_channel *ch)
 		upstream_channel_changed(&r->up, ch);
 }
 
-int
-relay_deliver(struct relay *r, struct reg_channel *ch, uint64_t seq, int64_t recv_ms, uint64_t t_us,
-	      const char *payload, size_t len, int fanout)
+static int
+deliver(struct relay *r, struct reg_channel *ch, uint64_t seq, int64_t recv_ms, uint64_t t_us,
+	const char *payload, size_t len, int fanout)
 {
 	struct frame *f;
 
@@ -92,27 +100,27 @@ relay_deliver(struct relay *r, struct reg_channel *ch, uint64_t seq, int64_t rec
 	return 0;
 }
 
-void
-relay_publish(struct relay *r, struct reg_channel *ch, const char *payload, size_t len,
-	      int64_t recv_ms, uint64_t t_us)
+static void
+publish(struct relay *r, struct reg_channel *ch, const char *payload, size_t len, int64_t recv_ms,
+	uint64_t t_us)
 {
 	if (r->cfg.cluster_mode == CLUSTER_INGEST) {
 		/* the seq is given out in Redis; edges deliver what comes back */
 		ch->frames_in++;
 		ch->bytes_in += len;
-		cluster_append(&r->cl, ch, payload, len, recv_ms);
+		cluster_append(r->cl, ch, payload, len, recv_ms);
 		return;
 	}
-	relay_deliver(r, ch, registry_next_seq(ch), recv_ms, t_us, payload, len, 1);
+	deliver(r, ch, registry_next_seq(ch), recv_ms, t_us, payload, len, 1);
 }
 
-/* The UW client's hooks (upstream.h): frames to relay_publish, link
+/* The UW client's hooks (upstream.h): frames to publish(), link
  * changes to browsers and systemd, and which channels REST sources poll. */
 static void
 up_publish(void *owner, struct reg_channel *ch, const char *payload, size_t len, int64_t recv_ms,
 	   uint64_t rx_us)
 {
-	relay_publish(owner, ch, payload, len, recv_ms, rx_us);
+	publish(owner, ch, payload, len, recv_ms, rx_us);
 }
 
 static void
@@ -130,22 +138,39 @@ up_polled(void *owner, const char *name, size_t len)
 
 static const struct upstream_hooks up_hooks = { up_publish, up_link, up_polled };
 
-const char *
-relay_upstream_word(const struct relay *r)
+static const char *
+upstream_word(const struct relay *r)
 {
 	if (r->replay)
 		return "replay";
-	return r->cfg.cluster_mode == CLUSTER_EDGE ? cluster_upstream_word(&r->cl) :
+	return r->cfg.cluster_mode == CLUSTER_EDGE ? cluster_upstream_word(r->cl) :
 						     upstream_status_word(&r->up);
 }
 
-int
-relay_ready(const struct relay *r)
+static int
+ready(const struct relay *r)
 {
 	if (r->replay)
 		return !r->replay->failed;
-	return cluster_ready(&r->cl);
+	return cluster_ready(r->cl);
 }
+
+static int
+defer_resume(struct relay *r, struct reg_channel *ch, struct session *s, uint64_t since,
+	     const char *epoch)
+{
+	return cluster_defer_resume(r->cl, ch, s, since, epoch);
+}
+
+static void
+session_gone(struct relay *r, struct session *s)
+{
+	cluster_session_gone(r->cl, s);
+}
+
+static const struct relay_hooks hooks = {
+	channel_changed, deliver, publish, upstream_word, ready, defer_resume, session_gone,
+};
 
 /* ---- the status page's recent samples ---- */
 
@@ -168,7 +193,7 @@ recent_tick_cb(lws_sorted_usec_list_t *sul)
 	for (size_t k = 0; k < r->n_sources; k++)
 		t.frames_in += r->sources[k].rows;
 	if (r->cfg.cluster_mode == CLUSTER_EDGE)
-		t.frames_in += r->cl.frames_read;
+		t.frames_in += r->cl->frames_read;
 	statring_tick(&r->recent, (int64_t)clock_now_ms(), &t, r->up.last_error);
 	lws_sul_schedule(r->ctx, 0, &r->sul_recent, recent_tick_cb, LWS_US_PER_SEC);
 }
@@ -196,13 +221,13 @@ begin_shutdown(struct relay *r, int sig)
 	notify_stopping(r);
 	log_msg(LOG_INFO, "relay: %s received, closing %llu subscriber(s) and the upstream",
 		strsignal(sig), (unsigned long long)r->n_sessions);
-	listener_stop(&r->lis);
+	listener_stop(r->lis);
 	for (s = r->sessions; s; s = s->next)
 		session_close(s, WSF_CLOSE_GOING_AWAY, "relay shutting down");
 	upstream_stop(&r->up);
 	if (r->replay)
 		lws_sul_cancel(&r->replay->sul);
-	cluster_shutdown(&r->cl);
+	cluster_shutdown(r->cl);
 	lws_sul_schedule(r->ctx, 0, &r->sul_stop, stop_tick_cb, 20 * 1000);
 	r->stop_deadline_ms = clock_mono_ms() + SHUTDOWN_GRACE_MS;
 }
@@ -257,11 +282,17 @@ wake_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 	return 0;
 }
 
+/* What conn.c hands over once a request head is read: upgrades to
+ * wsconn.c, event streams to sse.c. */
+static const struct conn_routes browser_routes = { wsconn_upgrade, sse_path, sse_request };
+
 static const struct lws_protocols browser_protocols[] = {
-	/* every browser-port connection: HTTP and WebSocket are ours (conn.c).
+	/* every browser-port connection: HTTP and WebSocket are ours (conn.c,
+	 * which finds browser_routes in the user field).
 	 * The last field matters: with 0, lws caps every send() at the rx
 	 * buffer's size, which would cut each coalesced write into pieces. */
-	{ "uwrelay-http", conn_callback, sizeof(struct conn), 0, 0, NULL, SCRATCH_BYTES },
+	{ "uwrelay-http", conn_callback, sizeof(struct conn), 0, 0, (void *)&browser_routes,
+	  SCRATCH_BYTES },
 	{ "uwrelay-listen", listener_callback, 0, 0, 0, NULL, 0 },
 	{ "uwrelay-signal", signal_callback, 0, 0, 0, NULL, 0 },
 	{ "uwrelay-wake", wake_callback, 0, 0, 0, NULL, 0 },
@@ -301,75 +332,6 @@ setup_signals(struct relay *r)
 	if (!lws_adopt_descriptor_vhost(r->vh_server, LWS_ADOPT_RAW_FILE_DESC, u, "uwrelay-wake", NULL))
 		return -1;
 	return 0;
-}
-
-/* ---- token ---- */
-
-static char *
-trim_token(char *t, char *why, size_t whylen)
-{
-	size_t n = strlen(t);
-
-	while (n && (t[n - 1] == '\n' || t[n - 1] == '\r' || t[n - 1] == ' ' || t[n - 1] == '\t'))
-		t[--n] = '\0';
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)t[i] <= ' ' || (unsigned char)t[i] >= 0x7f) {
-			snprintf(why, whylen, "the token contains a space or a control character");
-			free(t);
-			return NULL;
-		}
-	if (!n) {
-		snprintf(why, whylen, "the token is empty");
-		free(t);
-		return NULL;
-	}
-	return t;
-}
-
-char *
-relay_read_token(const struct config *cfg, char *why, size_t whylen)
-{
-	const char *env = getenv("UW_API_TOKEN");
-	char path[1024], *buf;
-	ssize_t n;
-	int fd;
-
-	if (!env || !*env)
-		env = getenv("UW_KEY");
-	if (env && *env) {
-		buf = strdup(env);
-		return buf ? trim_token(buf, why, whylen) : NULL;
-	}
-	/* a relative path is looked up among systemd's credentials first;
-	 * with no token_file, a credential named uw-token is used if there */
-	if (!cfg->token_file[0] && getenv("CREDENTIALS_DIRECTORY"))
-		snprintf(path, sizeof(path), "%s/uw-token", getenv("CREDENTIALS_DIRECTORY"));
-	else if (!cfg->token_file[0]) {
-		snprintf(why, whylen, "no UW token: set UW_API_TOKEN (or UW_KEY) or upstream.token_file");
-		return NULL;
-	} else if (cfg->token_file[0] != '/' && getenv("CREDENTIALS_DIRECTORY"))
-		snprintf(path, sizeof(path), "%s/%s", getenv("CREDENTIALS_DIRECTORY"), cfg->token_file);
-	else
-		snprintf(path, sizeof(path), "%s", cfg->token_file);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(why, whylen, "cannot read token_file %s: %s", path, strerror(errno));
-		return NULL;
-	}
-	buf = calloc(1, 4097);
-	if (!buf) {
-		close(fd);
-		return NULL;
-	}
-	n = read(fd, buf, 4096);
-	close(fd);
-	if (n < 0) {
-		snprintf(why, whylen, "cannot read token_file %s: %s", path, strerror(errno));
-		free(buf);
-		return NULL;
-	}
-	buf[n] = '\0';
-	return trim_token(buf, why, whylen);
 }
 
 /* ---- the tape ---- */
@@ -456,12 +418,17 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path,
 		sigaddset(&set, SIGHUP);
 		sigprocmask(SIG_BLOCK, &set, NULL);
 	}
+	r->hooks = &hooks;
 	r->signal_fd = -1;
 	r->wake_fd = -1;
 	r->cfg = *cfg;
 	memset(cfg, 0, sizeof(*cfg));
 	r->start_ms = clock_now_ms();
-	r->lis.fd = r->lis.reserve_fd = -1;
+	r->cl = calloc(1, sizeof(*r->cl));
+	r->lis = calloc(1, sizeof(*r->lis));
+	if (!r->cl || !r->lis)
+		return -1;
+	r->lis->fd = r->lis->reserve_fd = -1;
 	r->rl_refusals = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
 	r->rl_clients = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
 	r->config_path = config_path;
@@ -470,7 +437,7 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path,
 		return -1;
 	upstream_init(&r->up, &r->cfg, &r->reg, &up_hooks, r);
 
-	r->token = relay_read_token(&r->cfg, why, sizeof(why));
+	r->token = uwtoken_read(&r->cfg, why, sizeof(why));
 	if (r->token)
 		log_add_secret(r->token);
 	else
@@ -512,7 +479,7 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path,
 	}
 	make_epoch(r);
 
-	if (listener_open(&r->lis, r, r->cfg.listen_address, (int)r->cfg.listen_port, why,
+	if (listener_open(r->lis, r, conn_evict_oldest, r->cfg.listen_address, (int)r->cfg.listen_port, why,
 			  sizeof(why))) {
 		log_msg(LOG_ERR, "relay: %s", why);
 		return -1;
@@ -535,7 +502,7 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path,
 					      SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1);
 	}
 	r->vh_server = lws_create_vhost(r->ctx, &info);
-	if (!r->vh_server || listener_start(&r->lis, r->vh_server)) {
+	if (!r->vh_server || listener_start(r->lis, r->vh_server)) {
 		log_msg(LOG_ERR, "relay: cannot serve on %s:%lld (an unreadable TLS certificate or "
 			"key?)", r->cfg.listen_address, (long long)r->cfg.listen_port);
 		return -1;
@@ -572,7 +539,7 @@ relay_init(struct relay *r, struct config *cfg, const char *config_path,
 		}
 	}
 	upstream_attach(&r->up, r->ctx, r->vh_client, r->wake_fd, r->token);
-	if (start_tape(r) || cluster_init(&r->cl, r))
+	if (start_tape(r) || cluster_init(r->cl, r))
 		return -1;
 	/* a restarted standalone relay holds what it held before (taped
 	 * channels), so a reconnect storm resumes from memory */
@@ -645,7 +612,7 @@ relay_run(struct relay *r)
 		if (!r->stopping)
 			continue;
 		if (clock_mono_ms() >= r->stop_deadline_ms ||
-		    (!r->n_sessions && !r->up.conn.wsi && !cluster_busy(&r->cl)))
+		    (!r->n_sessions && !r->up.conn.wsi && !cluster_busy(r->cl)))
 			break;
 	}
 	return r->exit_code;
@@ -668,7 +635,7 @@ relay_destroy(struct relay *r)
 		r->replay = NULL;
 	}
 	if (r->ctx) {
-		cluster_free(&r->cl);
+		cluster_free(r->cl);
 		lws_sul_cancel(&r->sul_stop);
 		lws_sul_cancel(&r->sul_watchdog);
 		lws_sul_cancel(&r->sul_sse_hb);
@@ -698,7 +665,12 @@ relay_destroy(struct relay *r)
 	assets_free_dir(&r->static_files);
 	ipcount_free(&r->per_ip);
 	ipcount_free(&r->pending_ip);
-	listener_free(&r->lis);
+	if (r->lis)
+		listener_free(r->lis);
+	free(r->lis);
+	r->lis = NULL;
+	free(r->cl);
+	r->cl = NULL;
 	free(r->scratch);
 	r->scratch = NULL;
 	deflate_free(&r->deflater);

@@ -13,7 +13,7 @@
 #include "chname.h"
 #include "clock.h"
 #include "log.h"
-#include "relay.h"
+#include "relay_state.h"
 #include "replay.h"
 #include "session.h"
 

@@ -15,8 +15,9 @@
 #include "clock.h"
 #include "envelope.h"
 #include "filtab.h"
+#include "lathist.h"
 #include "query.h"
-#include "relay.h"
+#include "relay_state.h"
 #include "deflate.h"
 #include "session.h"
 #include "tape_resume.h"
@@ -340,7 +341,7 @@ subscribe(struct session *s, const char *name, size_t len, const struct resume *
 		return;
 	}
 	notice_subscribed(s, chan, ch, fe);
-	if (rs && rs->has_since && !cluster_defer_resume(&r->cl, ch, s, rs->since, rs->epoch))
+	if (rs && rs->has_since && !relay_defer_resume(r, ch, s, rs->since, rs->epoch))
 		replay(s, ch, rs);
 }
 
@@ -629,7 +630,7 @@ session_writeable(struct session *s)
 			if (f->t_us) {
 				if (!now_us)
 					now_us = clock_mono_us();
-				metrics_observe_latency(&r->metrics, now_us - f->t_us);
+				lathist_observe(&r->latency, now_us - f->t_us);
 			}
 			s->replay_bonus -= s->replay_bonus < frame_cost(f) ? s->replay_bonus : frame_cost(f);
 			outq_pop(&s->q);
@@ -661,7 +662,7 @@ session_closed(struct session *s)
 	}
 	tape_resume_cancel(s);
 	outq_clear(&s->held);
-	cluster_session_gone(&r->cl, s);
+	relay_session_gone(r, s);
 	release_filters(s);
 	registry_unsubscribe_all(&r->reg, &s->sub, last_left, r);
 	outq_clear(&s->q);

@@ -17,11 +17,12 @@
 #include "backoff.h"
 #include "clock.h"
 #include "envelope.h"
-#include "relay.h"
+#include "relay_state.h"
 #include "resolver.h"
 #include "restbody.h"
 #include "session.h"
 #include "source.h"
+#include "version.h"
 
 #define SOURCE_MAX_BODY (8u * 1024 * 1024)
 #define SOURCE_SEEN 10000

@@ -120,6 +120,9 @@ ambiguous_resume(struct session *s)
 	}
 }
 
+/* A stream reads nothing after its request. */
+static const struct conn_stream sse_stream = { NULL, sse_writeable, sse_gone };
+
 int
 sse_request(struct conn *c, const struct httpreq *q, const char *path)
 {
@@ -188,7 +191,8 @@ sse_request(struct conn *c, const struct httpreq *q, const char *path)
 		conn_drain(c);
 		return 0;
 	}
-	c->state = CONN_SSE;
+	c->state = CONN_STREAM;
+	c->stream = &sse_stream;
 	st = session_established(&c->s, c->wsi, r, c->peer, ws, query, qlen);
 	free(rq);
 	if (st)

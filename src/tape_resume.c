@@ -15,7 +15,7 @@
 #include <time.h>
 #include "envelope.h"
 #include "history_api.h"
-#include "relay.h"
+#include "relay_state.h"
 #include "session.h"
 #include "clock.h"
 #include "history.h"

@@ -86,6 +86,15 @@ wsconn_admit(struct conn *c, const struct httpreq *q, const char *path, int webs
 	return rc < 0 ? -1 : 1;
 }
 
+/* The connection is closing: its session leaves everything. */
+static void
+ws_gone(struct conn *c)
+{
+	session_closed(&c->s);
+}
+
+static const struct conn_stream ws_stream = { wsconn_rx, wsconn_writeable, ws_gone };
+
 int
 wsconn_upgrade(struct conn *c, const struct httpreq *q, const char *path, const char *rest,
 	       size_t rest_len)
@@ -133,7 +142,8 @@ wsconn_upgrade(struct conn *c, const struct httpreq *q, const char *path, const 
 		free(b);
 	}
 	conn_pending_remove(c);
-	c->state = CONN_WS;
+	c->state = CONN_STREAM;
+	c->stream = &ws_stream;
 	wsf_rx_init_server(&c->rx, (size_t)r->cfg.max_message);
 	c->rx.allow_rsv1 = (uint8_t)deflate;
 	if (session_established(&c->s, c->wsi, r, c->peer, path, q->query, q->query_len))
