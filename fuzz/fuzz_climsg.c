@@ -1,4 +1,19 @@
-/* libFuzzer target: browsers' control messages. */
+/* libFuzzer target: browsers' control messages (climsg.c).
+ *
+ * The oracle is a reading of the message written here from climsg.h's
+ * contract, with cJSON (which climsg.c also reads the JSON with: the
+ * library is not what is tested, the rules on top of it are): a JSON
+ * object with "action" "subscribe" or "unsubscribe" and a string
+ * "channel"; "since", if there, a whole number from 0 to 2^53; "epoch",
+ * if there, 16 lowercase hex digits; "filter", if there, null or a string
+ * of at most FILTER_MAX_LEN bytes. climsg_parse must accept exactly those,
+ * say why it refuses the others, and hand out the same fields.
+ *
+ * Not judged: the JSON itself. Like climsg.c, the reading takes the first
+ * value cJSON finds and is as lax as cJSON, so bytes after the object and
+ * numbers such as 01 pass both (jsonref.h would refuse them). */
+#include <cJSON.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,23 +21,95 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static int
+is_epoch(const cJSON *e)
+{
+	const char *s;
+	size_t i;
+
+	if (!cJSON_IsString(e))
+		return 0;
+	s = e->valuestring;
+	for (i = 0; s[i]; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return i == 16;
+}
+
+/* Fills *want as climsg.h says; returns 1 if the message is good. */
+static int
+reference(const char *in, size_t len, struct climsg *want)
+{
+	cJSON *msg = cJSON_ParseWithLength(in, len);
+	const cJSON *action, *channel, *since, *epoch, *filter;
+	int ok = 0;
+
+	memset(want, 0, sizeof(*want));
+	if (!cJSON_IsObject(msg))
+		goto out;
+	action = cJSON_GetObjectItemCaseSensitive(msg, "action");
+	channel = cJSON_GetObjectItemCaseSensitive(msg, "channel");
+	since = cJSON_GetObjectItemCaseSensitive(msg, "since");
+	epoch = cJSON_GetObjectItemCaseSensitive(msg, "epoch");
+	filter = cJSON_GetObjectItemCaseSensitive(msg, "filter");
+	if (!cJSON_IsString(action) || !cJSON_IsString(channel))
+		goto out;
+	if (!strcmp(action->valuestring, "subscribe"))
+		want->action = CLIMSG_SUBSCRIBE;
+	else if (!strcmp(action->valuestring, "unsubscribe"))
+		want->action = CLIMSG_UNSUBSCRIBE;
+	else
+		goto out;
+	want->channel_len = strlen(channel->valuestring);
+	memcpy(want->channel, channel->valuestring,
+	       want->channel_len < sizeof(want->channel) ? want->channel_len : sizeof(want->channel) - 1);
+	if (since) {
+		double x = since->valuedouble;
+
+		if (!cJSON_IsNumber(since) || !(x >= 0 && x <= 9007199254740992.0) || floor(x) != x)
+			goto out;
+		want->has_since = 1;
+		want->since = (uint64_t)x;
+	}
+	if (epoch) {
+		if (!is_epoch(epoch))
+			goto out;
+		memcpy(want->epoch, epoch->valuestring, 16);
+	}
+	if (filter && !cJSON_IsNull(filter)) {
+		if (!cJSON_IsString(filter) || strlen(filter->valuestring) > FILTER_MAX_LEN)
+			goto out;
+		want->filter_len = strlen(filter->valuestring);
+		memcpy(want->filter, filter->valuestring, want->filter_len);
+	}
+	ok = 1;
+out:
+	cJSON_Delete(msg);
+	return ok;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	/* a copy of exactly `size` bytes, so any over-read is caught */
 	char *buf = malloc(size ? size : 1);
-	struct climsg m;
+	struct climsg m, want;
+	int good;
 
 	if (!buf)
 		return 0;
 	memcpy(buf, data, size);
-	switch (climsg_parse(buf, size, &m)) {
-	case CLIMSG_BAD:
+	good = reference(buf, size, &want);
+	if ((climsg_parse(buf, size, &m) != CLIMSG_BAD) != good)
+		abort();
+	if (!good) {
 		if (!m.error)
 			abort();
-		break;
-	default:
-		if (strlen(m.channel) >= sizeof(m.channel) || (m.epoch[0] && !climsg_epoch_valid(m.epoch)))
-			abort();
+	} else if (m.action != want.action || m.channel_len != want.channel_len ||
+		   strcmp(m.channel, want.channel) || m.has_since != want.has_since ||
+		   m.since != want.since || strcmp(m.epoch, want.epoch) ||
+		   m.filter_len != want.filter_len || strcmp(m.filter, want.filter)) {
+		abort();
 	}
 	free(buf);
 	return 0;

@@ -6,7 +6,8 @@
  * the input, which is still masked), a message is never over max_message,
  * the same bytes give the same events whether read whole or in pieces of
  * any size, a server reads a stream exactly as a client reads the same
- * frames unmasked, and what wsf_build writes reads back as its payload. */
+ * frames unmasked, what wsf_build writes reads back as its payload, and an
+ * answer to the upgrade passes the check only as RFC 6455's sample 101. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,6 +220,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (hl > (long)size)
 			abort();
 		if (hl > 0 && wsf_response_check(&r, "dGhlIHNhbXBsZSBub25jZQ==", &why) && !why)
+			abort();
+		/* an accepted answer is a 101 carrying RFC 6455's own sample accept
+		 * for that key (section 1.3), and nothing that was not offered */
+		if (hl > 0 && !wsf_response_check(&r, "dGhlIHNhbXBsZSBub25jZQ==", &why) &&
+		    (r.status != 101 || !r.upgrade_websocket || !r.connection_upgrade ||
+		     strcmp(r.accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") || r.has_extensions || r.has_protocol))
 			abort();
 	}
 	free(copy);

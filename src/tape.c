@@ -29,6 +29,7 @@
 #include <time.h>
 #include "clock.h"
 #include "log.h"
+#include "promtext.h"
 #include "tape.h"
 #include "tapedb.h"
 #include "tapebuf.h"
@@ -478,43 +479,37 @@ tape_status_json(struct tape *t, cJSON *root)
 	}
 }
 
-static void
-head(FILE *f, const char *name, const char *type, const char *help)
-{
-	fprintf(f, "# HELP uwrelay_tape_%s %s\n# TYPE uwrelay_tape_%s %s\n", name, help, name, type);
-}
-
 void
 tape_metrics(struct tape *t, FILE *f)
 {
 	struct tape_snap s;
 
-	head(f, "enabled", "gauge", "1 when a tape is configured.");
+	promtext_head(f, "tape_enabled", "gauge", "1 when a tape is configured.");
 	fprintf(f, "uwrelay_tape_enabled %d\n", t != NULL);
 	if (!t)
 		return;
 	snap(t, &s);
-	head(f, "up", "gauge", "1 while the tape is being written, 0 while writes fail.");
+	promtext_head(f, "tape_up", "gauge", "1 while the tape is being written, 0 while writes fail.");
 	fprintf(f, "uwrelay_tape_up %d\n", s.state == TS_RECORDING);
-	head(f, "frames_recorded_total", "counter", "Frames stored in the tape.");
+	promtext_head(f, "tape_frames_recorded_total", "counter", "Frames stored in the tape.");
 	fprintf(f, "uwrelay_tape_frames_recorded_total %llu\n", (unsigned long long)s.recorded);
-	head(f, "bytes_recorded_total", "counter", "Payload bytes stored in the tape.");
+	promtext_head(f, "tape_bytes_recorded_total", "counter", "Payload bytes stored in the tape.");
 	fprintf(f, "uwrelay_tape_bytes_recorded_total %llu\n", (unsigned long long)s.recorded_bytes);
-	head(f, "transactions_total", "counter", "Transactions committed by the tape writer.");
+	promtext_head(f, "tape_transactions_total", "counter", "Transactions committed by the tape writer.");
 	fprintf(f, "uwrelay_tape_transactions_total %llu\n", (unsigned long long)s.batches);
-	head(f, "frames_not_recorded_total", "counter", "Frames of taped channels not stored, by reason.");
+	promtext_head(f, "tape_frames_not_recorded_total", "counter", "Frames of taped channels not stored, by reason.");
 	fprintf(f, "uwrelay_tape_frames_not_recorded_total{reason=\"queue_full\"} %llu\n",
 		(unsigned long long)s.dropped_full);
 	fprintf(f, "uwrelay_tape_frames_not_recorded_total{reason=\"too_large\"} %llu\n",
 		(unsigned long long)s.dropped_big);
 	fprintf(f, "uwrelay_tape_frames_not_recorded_total{reason=\"write_failed\"} %llu\n",
 		(unsigned long long)s.write_failed);
-	head(f, "write_errors_total", "counter", "Failed attempts to open or write the tape.");
+	promtext_head(f, "tape_write_errors_total", "counter", "Failed attempts to open or write the tape.");
 	fprintf(f, "uwrelay_tape_write_errors_total %llu\n", (unsigned long long)s.write_errors);
-	head(f, "queued_bytes", "gauge", "Bytes waiting for the tape writer.");
+	promtext_head(f, "tape_queued_bytes", "gauge", "Bytes waiting for the tape writer.");
 	fprintf(f, "uwrelay_tape_queued_bytes %llu\n", (unsigned long long)s.queued_bytes);
-	head(f, "file_bytes", "gauge", "Size of the tape file (at the last retention pass).");
+	promtext_head(f, "tape_file_bytes", "gauge", "Size of the tape file (at the last retention pass).");
 	fprintf(f, "uwrelay_tape_file_bytes %llu\n", (unsigned long long)s.file_bytes);
-	head(f, "retention_deleted_total", "counter", "Frames deleted by retention.");
+	promtext_head(f, "tape_retention_deleted_total", "counter", "Frames deleted by retention.");
 	fprintf(f, "uwrelay_tape_retention_deleted_total %llu\n", (unsigned long long)s.retention_deleted);
 }
