@@ -9,9 +9,11 @@
  * of at most FILTER_MAX_LEN bytes. climsg_parse must accept exactly those,
  * say why it refuses the others, and hand out the same fields.
  *
- * Not judged: the JSON itself. Like climsg.c, the reading takes the first
- * value cJSON finds and is as lax as cJSON, so bytes after the object and
- * numbers such as 01 pass both (jsonref.h would refuse them). */
+ * The JSON itself: the message must be one object with only JSON's four
+ * whitespace bytes around it (judged here byte by byte, not by cJSON,
+ * which would skip any control byte and ignore what follows the value);
+ * inside it, the reading is as lax as cJSON, so numbers such as 01 pass
+ * both (jsonref.h would refuse them). */
 #include <cJSON.h>
 #include <math.h>
 #include <stdint.h>
@@ -38,15 +40,30 @@ is_epoch(const cJSON *e)
 
 /* Fills *want as climsg.h says; returns 1 if the message is good. */
 static int
+space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static int
 reference(const char *in, size_t len, struct climsg *want)
 {
-	cJSON *msg = cJSON_ParseWithLength(in, len);
+	const char *end = NULL;
+	size_t lead = 0;
+	cJSON *msg = NULL;
 	const cJSON *action, *channel, *since, *epoch, *filter;
 	int ok = 0;
 
 	memset(want, 0, sizeof(*want));
+	while (lead < len && space(in[lead]))
+		lead++;
+	if (lead < len && in[lead] == '{')
+		msg = cJSON_ParseWithLengthOpts(in, len, &end, 0);
 	if (!cJSON_IsObject(msg))
 		goto out;
+	for (const char *p = end; p && p < in + len; p++)
+		if (!space(*p))
+			goto out;
 	action = cJSON_GetObjectItemCaseSensitive(msg, "action");
 	channel = cJSON_GetObjectItemCaseSensitive(msg, "channel");
 	since = cJSON_GetObjectItemCaseSensitive(msg, "since");

@@ -18,6 +18,37 @@ bad(struct climsg *m, const char *why)
 	return CLIMSG_BAD;
 }
 
+static int
+json_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* One JSON object, with nothing but JSON's whitespace around it: cJSON
+ * alone reads the first value and ignores what follows it (and takes any
+ * control byte before it for whitespace). */
+static cJSON *
+parse_object(const char *in, size_t len)
+{
+	const char *end = NULL;
+	size_t i = 0;
+	cJSON *msg;
+
+	while (i < len && json_space(in[i]))
+		i++;
+	if (i == len || in[i] != '{')
+		return NULL;
+	msg = cJSON_ParseWithLengthOpts(in, len, &end, 0);
+	if (!msg)
+		return NULL;
+	for (; end && end < in + len; end++)
+		if (!json_space(*end)) {
+			cJSON_Delete(msg);
+			return NULL;
+		}
+	return msg;
+}
+
 enum climsg_action
 climsg_parse(const char *in, size_t len, struct climsg *m)
 {
@@ -25,10 +56,10 @@ climsg_parse(const char *in, size_t len, struct climsg *m)
 	enum climsg_action a;
 
 	memset(m, 0, sizeof(*m));
-	msg = cJSON_ParseWithLength(in, len);
+	msg = parse_object(in, len);
 	if (!msg || !cJSON_IsObject(msg)) {
 		cJSON_Delete(msg);
-		return bad(m, "message must be a JSON object");
+		return bad(m, "message must be one JSON object");
 	}
 	action = cJSON_GetObjectItemCaseSensitive(msg, "action");
 	channel = cJSON_GetObjectItemCaseSensitive(msg, "channel");

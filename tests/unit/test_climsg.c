@@ -109,9 +109,19 @@ check_bad(const char *in, const char *why)
 static void
 test_not_an_object(void)
 {
-	const char *why = "message must be a JSON object";
+	const char *why = "message must be one JSON object";
+	struct climsg m;
 
 	check_bad("", why);
+	/* one object and nothing else: cJSON alone would stop after the
+	 * first value, and take a control byte before it for whitespace */
+	check_bad("{\"action\":\"subscribe\",\"channel\":\"gex:SPY\"}garbage", why);
+	check_bad("{\"action\":\"subscribe\",\"channel\":\"gex:SPY\"}{}", why);
+	check_bad("\x01{\"action\":\"subscribe\",\"channel\":\"gex:SPY\"}", why);
+	check_bad("{\"action\":\"subscribe\",\"channel\":\"gex:SPY\"}\x01", why);
+	CHECK_EQ_INT(parse(" \r\n\t{\"action\":\"subscribe\",\"channel\":\"gex:SPY\"} \r\n\t", &m),
+		     CLIMSG_SUBSCRIBE);
+	CHECK_STR(m.channel, "gex:SPY");
 	check_bad("subscribe gex:SPY", why);
 	check_bad("[\"subscribe\",\"gex:SPY\"]", why);
 	check_bad("\"subscribe\"", why);
