@@ -1,35 +1,31 @@
 /* evloop.c: the event loop under the lws context (see evloop.h). */
 #include "evloop.h"
 
+/* the backend, and the Debian package of the lws plugin it needs */
 #if defined(UWRELAY_LOOP_EV)
 #include <ev.h>
+#define LOOP_NAME "ev"
+#define LOOP_PLUGIN "libwebsockets-evlib-ev"
 #elif defined(UWRELAY_LOOP_UV)
 #include <uv.h>
 #include <stdlib.h>
+#define LOOP_NAME "uv"
+#define LOOP_PLUGIN "libwebsockets-evlib-uv"
+#else
+#define LOOP_NAME "poll"
+#define LOOP_PLUGIN NULL
 #endif
 
 const char *
 evloop_name(void)
 {
-#if defined(UWRELAY_LOOP_EV)
-	return "ev";
-#elif defined(UWRELAY_LOOP_UV)
-	return "uv";
-#else
-	return "poll";
-#endif
+	return LOOP_NAME;
 }
 
 const char *
 evloop_plugin(void)
 {
-#if defined(UWRELAY_LOOP_EV)
-	return "libwebsockets-evlib-ev";
-#elif defined(UWRELAY_LOOP_UV)
-	return "libwebsockets-evlib-uv";
-#else
-	return NULL;
-#endif
+	return LOOP_PLUGIN;
 }
 
 int
