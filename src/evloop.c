@@ -96,8 +96,7 @@ evloop_timers_changed(struct evloop *el, struct lws_context *ctx)
 		uv_idle_t *idle = el->lws_idle;
 
 		uv_idle_start(idle, idle->idle_cb);
-	}
-	else
+	} else
 		lws_cancel_service(ctx);	/* a wake-up through lws' pipe */
 #else
 	/* poll: lws_service() looks at its timers on every turn; ev: the
