@@ -634,20 +634,26 @@ on_connect_error(struct upconn *c, struct lws *wsi, const char *why)
  * reached the socket's receive buffer are still UW's frames, so they are read
  * and delivered before the loss is reported. poll() reports such a socket
  * readable and lws reads it first; an epoll-based loop (libuv) reports only
- * the error, and lws closes without reading. Bounded by the kernel's buffer.
+ * the error, and lws closes without reading. Bounded by the kernel's buffer,
+ * and by DRAIN_MAX should the peer still be sending.
  */
+#define DRAIN_MAX (16u << 20)
+
 static void
 drain_socket(struct upconn *c, struct lws *wsi)
 {
 	char buf[16384];
 	lws_sockfd_type fd = lws_get_socket_fd(wsi);
+	size_t total = 0;
 	ssize_t n;
 
 	if (fd < 0 || c->hs_state != UPHS_DONE || c->failed || c->closing || c->killed)
 		return;
-	while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+	while (total < DRAIN_MAX && (n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+		total += (size_t)n;
 		if (on_rx(c, wsi, buf, (size_t)n))
 			return;
+	}
 }
 
 /* The connection ended (any side, any stage). */
