@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "climsg.h"
+#include "json_scan.h"
 
 int
 climsg_epoch_valid(const char *e)
@@ -18,34 +19,22 @@ bad(struct climsg *m, const char *why)
 	return CLIMSG_BAD;
 }
 
-static int
-json_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
 /* One JSON object, with nothing but JSON's whitespace around it: cJSON
  * alone reads the first value and ignores what follows it (and takes any
  * control byte before it for whitespace). */
 static cJSON *
 parse_object(const char *in, size_t len)
 {
-	const char *end = NULL;
-	size_t i = 0;
+	const char *end = NULL, *p = json_ws(in, in + len);
 	cJSON *msg;
 
-	while (i < len && json_space(in[i]))
-		i++;
-	if (i == len || in[i] != '{')
+	if (p == in + len || *p != '{')
 		return NULL;
 	msg = cJSON_ParseWithLengthOpts(in, len, &end, 0);
-	if (!msg)
+	if (msg && end && json_ws(end, in + len) != in + len) {
+		cJSON_Delete(msg);
 		return NULL;
-	for (; end && end < in + len; end++)
-		if (!json_space(*end)) {
-			cJSON_Delete(msg);
-			return NULL;
-		}
+	}
 	return msg;
 }
 
