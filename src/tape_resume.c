@@ -46,6 +46,16 @@ forget(struct session *s, struct tapeq_req *q)
 		}
 }
 
+/* Row i of q's answer as the stream's envelope (NULL: out of memory). */
+static struct frame *
+row_frame(const struct tapeq_req *q, size_t clen, uint32_t i)
+{
+	const struct tapeq_row *row = &q->rows[i];
+
+	return envelope_data(q->channel, clen, row->seq, q->epoch, row->ts, q->bytes + row->off,
+			     row->len);
+}
+
 static void
 resume_done(struct tapeq_req *q)
 {
@@ -66,9 +76,7 @@ resume_done(struct tapeq_req *q)
 		if (first > expect)
 			gap(s, q->channel, expect, first - 1, "these frames are not on the tape: not recovered");
 		for (uint32_t i = 0; i < q->n && !s->close_code; i++) {
-			const struct tapeq_row *row = &q->rows[i];
-			struct frame *f = envelope_data(q->channel, clen, row->seq, q->epoch, row->ts,
-							q->bytes + row->off, row->len);
+			struct frame *f = row_frame(q, clen, i);
 
 			if (!f)
 				break;
@@ -151,9 +159,7 @@ warm_done(struct tapeq_req *q)
 		log_msg(LOG_WARN, "tape: reading back '%s' for resumes: %s", q->channel, q->err);
 	else if (ch && !ch->hist.count) {	/* nothing live can have come yet */
 		for (uint32_t i = 0; i < q->n; i++) {
-			const struct tapeq_row *row = &q->rows[i];
-			struct frame *f = envelope_data(q->channel, clen, row->seq, q->epoch, row->ts,
-							q->bytes + row->off, row->len);
+			struct frame *f = row_frame(q, clen, i);
 
 			if (!f)
 				break;
