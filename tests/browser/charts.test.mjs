@@ -396,8 +396,11 @@ e2e("status page: UW link, rates, channels and clients; an upstream cut and reco
   await w.snap(page, "status-upstream-down");
   await w.ctl("refuse", { count: 0 });
   await page.waitForSelector('#uw-state[data-state="up"]', { timeout: 15_000 });
-  await page.waitForSelector('#link-events tr[data-event="connected"]', { timeout: 10_000 });
-  const events = await page.$$eval("#link-events tr", (trs) => trs.map((tr) => tr.dataset.event));
+  // the first connect's row is there from the start: wait for the page to list the new one
+  const events = await waitFor(async () => {
+    const ev = await page.$$eval("#link-events tr", (trs) => trs.map((tr) => tr.dataset.event));
+    return ev.filter((e) => e === "connected").length === 2 ? ev : null;
+  }, { timeout: 10_000, what: "the reconnect in the link events" });
   assert.deepEqual(events.slice(0, 2), ["connected", "disconnected"], "newest first: lost, then back");
   assert.equal(await page.textContent('#uw dd[data-k="Connects / losses"]'), "2 / 1");
   assert.ok(ref.length > 0);
